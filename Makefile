@@ -1,0 +1,47 @@
+# csresearch: two commands do everything on a machine that has python3 and make.
+#   make study   set up the locked environment, then run the main job on the bundled sample
+#   make test    set up the locked environment, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= data/sample
+OUT ?= reports
+
+.PHONY: setup study test lab lock sample clean help
+
+help:
+	@echo "make study   run the main job on the bundled sample (sets up .venv first)"
+	@echo "make test    run the whole test suite (sets up .venv first)"
+	@echo "make lab     open JupyterLab at notebooks/ with csresearch importable"
+	@echo "make sample  regenerate data/sample from its fixed seed"
+	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
+
+# The environment is rebuilt only when the lock file or the package metadata changed.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/csresearch validate $(DATA)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+sample: $(STAMP)
+	$(BIN)/python data/make_sample.py
+
+lock:
+	@test -x $(BIN)/pip-compile || $(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --extra lab --extra test --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) build *.egg-info

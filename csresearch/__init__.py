@@ -1,0 +1,2 @@
+"""csresearch: customer-success measurement workbook."""
+__version__ = "0.1.0"
