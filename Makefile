@@ -22,7 +22,7 @@ help:
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,8 +33,9 @@ study: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 sample: $(STAMP)
 	$(BIN)/python data/make_sample.py
