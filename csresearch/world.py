@@ -115,7 +115,9 @@ class WorldConfig:
     # planted effects (log hazard ratios)
     log_hr_attainment: float = math.log(0.30)  # full vs no attainment
     log_hr_log_arr: float = -0.15  # per unit of log ARR, within segment
-    log_hr_engagement: float = -0.20  # per SD of the previous month's latent engagement
+    # Usage acts on churn only through the outcomes it moves (0 by default). A direct effect would confound
+    # attainment (engagement drives Goldilocks progress) unless the analysis adjusts for usage.
+    log_hr_engagement: float = 0.0  # per SD of the previous month's latent engagement
     # goal dynamics
     months_to_target: float = 14.0  # median months for a goal to reach its target at average drive
     usage_drive: float = 0.6  # Goldilocks monthly step multiplier: exp(usage_drive * engagement)
@@ -364,7 +366,8 @@ def _truth(config: WorldConfig, tables: dict[str, pd.DataFrame], hazard_rows: in
     }
     usage_roles = {
         "active_users": {"role": "usage", "moved_by_usage": True, "predicts_churn": True,
-                         "note": "direct measure of engagement; engagement has a small direct effect on churn"},
+                         "note": "direct measure of engagement; engagement moves the Goldilocks KPIs, and acts on churn through them "
+                                 "(plus effects.engagement, 0 by default)"},
         "logins": {"role": "vendor", "moved_by_usage": True, "predicts_churn": True,
                    "note": f"inflated by a login campaign in {config.goodhart_segment} from {config.goodhart_from} (Goodhart)"},
         "reports_created": {"role": "mama", "moved_by_usage": True, "predicts_churn": False,
