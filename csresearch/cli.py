@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 invalid input (data, parameters or arguments), 1 anythi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,34 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     report = validate(args.path, as_of=args.as_of)
     print(report.render())
     return 0 if report.ok else 2
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .metrics import CatalogError, classify_definition, load_catalog
+    from .metrics.render import render_json, render_table
+
+    try:
+        catalog = load_catalog(args.catalog)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"csresearch classify: {n} problem{'s' if n != 1 else ''} in the metric catalog; nothing classified",
+              file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"csresearch classify: error: {exc}", file=sys.stderr)
+        return 2
+    classified = classify_definition(catalog)
+    if args.json:
+        print(render_json(classified))
+    else:
+        print(f"catalog: {catalog.attrs.get('source', args.catalog)}")
+        print()
+        print(render_table(classified, width=shutil.get_terminal_size((120, 24)).columns))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("path", help="data folder")
     v.add_argument("--as-of", dest="as_of", default=None, help="override the extraction date, YYYY-MM-DD")
     v.set_defaults(func=_cmd_validate)
+
+    c = sub.add_parser("classify", help="classify metrics as Papa Bear, Mama Bear, Goldilocks or needing a proxy",
+                       description="Read a metric catalog (metrics.yaml) and classify every metric by its "
+                                   "definition: papa (too broad), mama (too narrow: product activity, output or a "
+                                   "vendor metric), goldilocks (a countable customer outcome) or needs_proxy (a "
+                                   "customer objective that cannot be counted). Exit 2 with every problem listed "
+                                   "when the catalog is missing or malformed. Only reads the catalog.")
+    c.add_argument("catalog", nargs="?", default=None, metavar="CATALOG",
+                   help="a metrics.yaml file, or a data folder containing one (default: the bundled catalog)")
+    c.add_argument("--json", action="store_true",
+                   help="print a JSON list (metric, definition fields, verdict, rule, rationale) instead of a table")
+    c.set_defaults(func=_cmd_classify)
     return parser
 
 
@@ -73,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `csresearch classify | head`: the reader left; not an error of ours
+        sys.stderr = open(os.devnull, "w")
+        return 0
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as exc:
         print(f"csresearch {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -208,7 +208,7 @@ def simulate(config: WorldConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     baseline = np.round(baseline, 2)
     target = np.round(target, 2)
     target = np.where(target == baseline, baseline + kpi_dir, target)
-    set_day = start[g_acc] + rng.integers(0, 46, size=m)
+    set_day = np.minimum(start[g_acc] + rng.integers(0, 46, size=m), as_of)  # set during onboarding, never after as_of
     due_day = set_day + rng.choice([182, 365, 365, 548], size=m)
     weight = rng.choice([1.0, 1.0, 1.0, 2.0, 3.0], size=m)
     goal_id = np.array([f"g-{i:0{width + 1}d}" for i in range(1, m + 1)], dtype=object)

@@ -130,6 +130,17 @@ def test_dates_respect_the_contract(world):
     assert not tables["usage"].duplicated(["account_id", "date", "metric"]).any()
     pr = tables["goal_progress"].merge(tables["goals"], on="goal_id")
     assert (pr["date"] > pr["set_date"]).all() and (pr["date"] <= as_of).all()
+    assert (tables["goals"]["set_date"] <= as_of).all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_generated_world_meets_the_data_contract(tmp_path, fmt):
+    from csresearch.data import validate
+
+    generate(WorldConfig(n_accounts=500, seed=9), tmp_path, fmt=fmt)
+    report = validate(tmp_path)
+    assert report.ok, report.render()
+    assert not [w for w in report.warnings if "after as_of" in str(w)]
 
 
 def test_goodhart_segment_logins_rise_while_others_stay_flat(world):

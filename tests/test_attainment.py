@@ -1,0 +1,129 @@
+"""Attainment by the contract's formula, and the (start, stop] account-month panel."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch.attainment import account_attainment, episodes, goal_attainment
+from csresearch.data import load
+
+T = pd.Timestamp
+
+GOALS = pd.DataFrame({
+    "goal_id": ["up", "down", "late"],
+    "account_id": ["a1", "a1", "a1"],
+    "metric": ["qualified_leads", "sales_cycle_days", "otif_pct"],
+    "baseline": [10.0, 50.0, 80.0],
+    "target": [20.0, 30.0, 90.0],
+    "set_date": [T("2024-01-10"), T("2024-01-10"), T("2024-03-15")],
+    "weight": [1.0, 3.0, 1.0],
+})
+PROGRESS = pd.DataFrame({
+    "goal_id": ["up", "up", "up", "down", "down"],
+    "date": [T("2024-02-01"), T("2024-03-01"), T("2024-04-01"), T("2024-02-01"), T("2024-03-01")],
+    "value": [15.0, 25.0, 8.0, 40.0, 25.0],
+})
+
+
+def _at(goal, when, lag=0):
+    pts = pd.DataFrame({"account_id": ["a1"], "date": [T(when)]})
+    res = goal_attainment(GOALS, PROGRESS, pts, lag_days=lag).set_index("goal_id")
+    return res.loc[goal, "attainment"] if goal in res.index else None
+
+
+@pytest.mark.parametrize("goal, when, lag, expected", [
+    ("up", "2024-01-20", 0, 0.0),     # set, not yet measured
+    ("up", "2024-02-01", 0, 0.5),     # a measurement counts on its own day
+    ("up", "2024-02-01", 1, 0.0),     # ... but not when the date is lagged a day
+    ("up", "2024-02-29", 0, 0.5),     # latest on or before
+    ("up", "2024-03-01", 0, 1.0),     # beyond target: clipped to 1
+    ("up", "2024-04-15", 0, 0.0),     # regressed below baseline: clipped to 0
+    ("down", "2024-02-10", 0, 0.5),   # a decrease goal: 50 -> 40 of the way to 30
+    ("down", "2024-03-05", 0, 1.0),
+    ("late", "2024-03-01", 0, None),  # not set yet: not part of the account's goals then
+    ("late", "2024-03-20", 0, 0.0),
+])
+def test_goal_attainment_follows_the_contract_formula(goal, when, lag, expected):
+    assert _at(goal, when, lag) == expected
+
+
+def test_account_attainment_is_weighted_over_goals_set_by_then():
+    pts = pd.DataFrame({"account_id": ["a1", "a1", "a1", "a1", "nogoals"],
+                        "date": [T("2024-01-05"), T("2024-02-15"), T("2024-03-10"), T("2024-03-20"), T("2024-03-20")]})
+    res = account_attainment(GOALS, PROGRESS, pts, threshold=1.0)
+    np.testing.assert_allclose(res["attainment"].to_numpy(),
+                               [0.0, (0.5 * 1 + 0.5 * 3) / 4, 1.0, (1 + 3 + 0) / 5, np.nan])
+    assert res["goals_set"].tolist() == [0, 2, 2, 3, 0]
+    assert res["goals_attained"].tolist() == [0, 0, 2, 2, 0]
+    assert res["date"].tolist() == pts["date"].tolist()  # the query rows come back in order
+
+
+def _folder(tmp_path, accounts, goals=None, progress=None, usage=None, meta=None):
+    accounts.to_csv(tmp_path / "accounts.csv", index=False, date_format="%Y-%m-%d")
+    for name, df in (("goals", goals), ("goal_progress", progress), ("usage", usage)):
+        if df is not None:
+            df.to_csv(tmp_path / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+    if meta:
+        (tmp_path / "dataset.yaml").write_text("".join(f"{k}: '{v}'\n" for k, v in meta.items()))
+    return load(tmp_path)
+
+
+ACCOUNTS = pd.DataFrame({
+    "account_id": ["a1", "a2", "a3", "a4"],
+    "segment": ["smb", "smb", "enterprise", "smb"],
+    "start_date": ["2024-01-15", "2024-01-15", "2024-02-20", "2023-11-03"],
+    "end_date": ["2024-03-01", "", "2024-02-20", "2024-02-05"],
+    "arr": [1000, 2000, 3000, 4000],
+})
+
+
+def test_episodes_cut_lives_at_month_starts(tmp_path):
+    ds = _folder(tmp_path, ACCOUNTS, meta={"as_of": "2024-03-10"})
+    ep = episodes(ds)
+    a1 = ep[ep.account_id == "a1"]
+    assert a1[["start", "stop", "event"]].values.tolist() == [[0, 17, 0], [17, 46, 1]]  # churn on Mar 1 ends Feb's row
+    assert a1["month"].tolist() == [T("2024-01-01"), T("2024-02-01")]
+    a2 = ep[ep.account_id == "a2"]
+    assert a2[["start", "stop", "event"]].values.tolist() == [[0, 17, 0], [17, 46, 0], [46, 55, 0]]  # censored at as_of
+    a3 = ep[ep.account_id == "a3"]
+    assert a3[["start", "stop", "event"]].values.tolist() == [[0, 0.5, 1]]  # churned on its start day: kept
+    assert ep.groupby("account_id")["event"].sum().to_dict() == {"a1": 1, "a2": 0, "a3": 1, "a4": 1}
+    assert (ep["stop"] > ep["start"]).all()
+    assert "attainment" not in ep  # no goals table
+
+
+def test_episodes_with_observed_from_enter_late(tmp_path):
+    ds = _folder(tmp_path, ACCOUNTS[ACCOUNTS.account_id != "a3"],
+                 meta={"as_of": "2024-03-10", "observed_from": "2024-02-01"})
+    ep = episodes(ds)
+    a4 = ep[ep.account_id == "a4"]  # started 2023-11-03, observed from 2024-02-01: enters at tenure 90 days
+    assert a4[["start", "stop", "event"]].values.tolist() == [[90, 94, 1]]
+    a1 = ep[ep.account_id == "a1"]
+    assert a1[["start", "stop"]].values.tolist() == [[17, 46]]
+
+
+def test_episodes_carry_lagged_attainment_and_last_completed_usage(tmp_path):
+    usage = pd.DataFrame({"account_id": ["a2", "a2", "a2", "a2"], "date": ["2024-01-01", "2024-02-01", "2024-03-01", "2024-02-01"],
+                          "metric": ["logins", "logins", "logins", "active_users"], "value": [5, 7, 9, 2]})
+    goals = GOALS.assign(account_id="a2", set_date=GOALS["set_date"].clip(lower=T("2024-01-15")))
+    ds = _folder(tmp_path, ACCOUNTS[ACCOUNTS.account_id == "a2"], goals, PROGRESS, usage, meta={"as_of": "2024-04-20"})
+    ep = episodes(ds)
+    assert ep["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    # Jan row: no completed period; Feb row: January's usage; ...
+    np.testing.assert_array_equal(ep["usage_logins"].to_numpy(), [np.nan, 5, 7, 9])
+    np.testing.assert_array_equal(ep["usage_active_users"].to_numpy(), [np.nan, np.nan, 2, np.nan])
+    # attainment at each row's start: Jan 15 none measured; Feb 1 (0.5, 0.5); Mar 1 (1, 1); Apr 1 (0, 1, late 0)
+    np.testing.assert_allclose(ep["attainment"].to_numpy(), [0, 0.5, 1.0, (0 + 3 + 0) / 5])
+    lagged = episodes(ds, lag_days=1)
+    np.testing.assert_allclose(lagged["attainment"].to_numpy(), [0, 0, 0.5, (1 + 3 + 0) / 5])
+
+
+def test_episodes_match_the_simulated_risk_set(tmp_path):
+    from csresearch.world import WorldConfig, generate
+
+    truth = generate(WorldConfig(n_accounts=400, seed=11), tmp_path, fmt="parquet")
+    ep = episodes(load(tmp_path))
+    assert len(ep) == truth["realised"]["n_account_months_at_risk"]
+    assert int(ep["event"].sum()) == truth["realised"]["n_churned"]
+    assert ep["attainment"].between(0, 1).all()
