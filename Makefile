@@ -27,8 +27,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+# The main job: validate the bundled sample, then one study per segment plus all segments, HTML reports included.
 study: $(STAMP)
 	$(BIN)/csresearch validate $(DATA)
+	$(BIN)/csresearch study params/*.yaml --out $(OUT)
+	@echo "Reports: $(OUT)/index.html (one folder per study: report.html, results.json, notebook.ipynb)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

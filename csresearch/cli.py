@@ -62,6 +62,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from . import studies
+    from .data import DataValidationError
+    from .params import ParamsError
+
+    try:
+        specs = studies.plan(args.params, data=args.data, segments=args.segments, sets=args.set or [])
+        studies.check_data(specs)
+    except ParamsError as exc:
+        print(f"csresearch study: invalid parameters:\n{exc}", file=sys.stderr)
+        return 2
+    except DataValidationError as exc:
+        print(f"csresearch study: invalid data:\n{exc}", file=sys.stderr)
+        return 2
+    outcomes = studies.run(specs, args.out, workers=args.workers)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="csresearch",
@@ -91,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("path", help="data folder")
     v.add_argument("--as-of", dest="as_of", default=None, help="override the extraction date, YYYY-MM-DD")
     v.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("study", help="run parameterised studies and write HTML reports",
+                       description="Run the study notebook once per params file (or per segment) with papermill, in "
+                                   "parallel, and write OUT/<study>/{notebook.ipynb, report.html, results.json} and "
+                                   "OUT/index.html. Exit 0 when every study ran, 1 if any failed, 2 on invalid input.")
+    s.add_argument("params", nargs="*", help="params YAML files (see params/); none: the defaults")
+    s.add_argument("--data", default=None, help="data folder for every study (overrides data_dir)")
+    s.add_argument("--out", default="reports", help="output folder (default: reports)")
+    s.add_argument("--segments", default=None, metavar="all|a,b",
+                   help="one study per segment (all: every segment found plus an all-segments study)")
+    s.add_argument("--workers", type=int, default=None, help="studies run at once (default: number of cores)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter for every study (repeatable)")
+    s.set_defaults(func=_cmd_study)
 
     c = sub.add_parser("classify", help="classify metrics as Papa Bear, Mama Bear, Goldilocks or needing a proxy",
                        description="Read a metric catalog (metrics.yaml) and classify every metric by its "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,19 @@ class Dataset:
 
         Computed from the bytes that were parsed, so it identifies exactly the data loaded."""
         return self._fingerprint
+
+    def for_segment(self, segment: str) -> "Dataset":
+        """The same dataset restricted to one segment's accounts (and their goals, progress and usage)."""
+        if segment not in set(self.accounts["segment"]):
+            raise ValueError(f"segment {segment!r} is not in {self.path}: segments are {', '.join(self.segments)}")
+        accounts = self.accounts[self.accounts["segment"] == segment].reset_index(drop=True)
+        ids = set(accounts["account_id"])
+        goals = None if self.goals is None else self.goals[self.goals["account_id"].isin(ids)].reset_index(drop=True)
+        progress = None
+        if self.goal_progress is not None:
+            progress = self.goal_progress[self.goal_progress["goal_id"].isin(set(goals["goal_id"]))].reset_index(drop=True)
+        usage = None if self.usage is None else self.usage[self.usage["account_id"].isin(ids)].reset_index(drop=True)
+        return replace(self, accounts=accounts, goals=goals, goal_progress=progress, usage=usage)
 
 
 def validate(path: str | Path, as_of: Any = None) -> ValidationReport:

@@ -1,0 +1,201 @@
+"""Study parameters: the one place that says which keys a study takes, their types and defaults.
+
+Parameter files (``params/*.yaml``) are read with ``yaml.safe_load``: values are data, never code. They are
+validated *before* a notebook starts (papermill itself only warns about unknown parameters): an unknown key, a
+value of the wrong type or a missing data folder is an error naming the file and the key.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """Invalid study parameters; the message names the file and the keys."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # str, int, float, bool, date, int_list, float_list, str_list, mapping
+    default: Any
+    help: str
+    nullable: bool = False
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("study", "str", None, "study name: folder under the output folder (default: the params file's stem)", True),
+    Param("data_dir", "str", "data/sample", "the data folder (data contract); relative paths are from the working directory"),
+    Param("segment", "str", None, "the segment to study; null studies all segments together, stratified by segment", True),
+    Param("as_of", "date", None, "censoring date YYYY-MM-DD; null uses dataset.yaml's or the latest date in the data", True),
+    Param("landmark_days", "int_list", [90, 180, 365], "landmarks (days of tenure) for the landmark analysis; the first one is the headline"),
+    Param("attainment_threshold", "float", 1.0, "attainment at or above which a goal (or account) counts as attained, in (0, 1]"),
+    Param("lag_days", "int", 0, "extra days by which attainment is lagged before it explains churn"),
+    Param("covariates", "str_list", None, "adjustment covariates (account columns, or log_<column>); null = log_arr when ARR is present", True),
+    Param("usage_metrics", "str_list", None, "usage metrics for the usage model; null = every metric in the usage table except the health score", True),
+    Param("usage_baseline", "str", "active_users", "the core usage metric the data-driven metric classification compares with"),
+    Param("spline_knots", "float_list", [0.25, 0.5, 0.75], "interior knots of the dose-response spline, strictly inside (0, 1)"),
+    Param("churn_reductions", "float_list", [0.05, 0.10, 0.20], "relative churn reductions to size a study for"),
+    Param("alpha", "float", 0.05, "significance level (two-sided) used for tests, CIs and sample sizes"),
+    Param("power", "float", 0.80, "power for the sample-size table"),
+    Param("min_cell", "int", 10, "privacy: any group or cell with fewer accounts is suppressed in the report"),
+    Param("health_score_metric", "str", None, "usage metric holding a vendor health score to audit (null: no audit)", True),
+    Param("maturity", "mapping", None, "questionnaire: which measurement practices the team has (see csresearch.maturity)", True),
+    Param("seed", "int", 2026, "random seed for resampling (bootstrap) so results reproduce"),
+    Param("output_dir", "str", ".", "where the notebook writes results.json and figures (set by csresearch study)"),
+)
+BY_NAME = {p.name: p for p in PARAMS}
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def defaults() -> dict[str, Any]:
+    """Every parameter with its default value."""
+    return {p.name: (list(p.default) if isinstance(p.default, list) else p.default) for p in PARAMS}
+
+
+def _check(param: Param, value: Any) -> tuple[Any, str | None]:
+    """Return (normalised value, problem or None)."""
+    if value is None:
+        return None, None if param.nullable or param.default is None else "must not be null"
+    kind = param.kind
+    if kind == "str":
+        return (value, None) if isinstance(value, str) and value.strip() else (value, "must be a non-empty text")
+    if kind == "bool":
+        return (value, None) if isinstance(value, bool) else (value, "must be true or false")
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return (value, None) if ok else (value, f"must be a whole number, not {value!r}")
+    if kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return (float(value), None) if ok else (value, f"must be a number, not {value!r}")
+    if kind == "date":
+        text = value.isoformat() if hasattr(value, "isoformat") else value
+        if isinstance(text, str) and DATE.match(text):
+            try:
+                import datetime as _dt
+
+                _dt.date.fromisoformat(text)
+                return text, None
+            except ValueError:
+                pass
+        return value, f"must be a date YYYY-MM-DD, not {value!r}"
+    if kind.endswith("_list"):
+        item = kind[:-5]
+        if not isinstance(value, list) or not value:
+            return value, f"must be a non-empty list of {item}s, not {value!r}"
+        out = []
+        for v in value:
+            norm, problem = _check(Param(param.name, item, None, ""), v)
+            if problem:
+                return value, f"every item {problem} (item {v!r})"
+            out.append(norm)
+        return out, None
+    if kind == "mapping":
+        return (value, None) if isinstance(value, dict) else (value, "must be a mapping (key: value lines)")
+    raise AssertionError(kind)
+
+
+def validate(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Check keys and types of ``values`` (from ``source``, for messages); return them normalised, defaults filled."""
+    problems = []
+    out = defaults()
+    for key, value in values.items():
+        param = BY_NAME.get(key)
+        if param is None:
+            close = [n for n in BY_NAME if n.replace("_", "") == str(key).replace("_", "").lower()
+                     or n.startswith(str(key)[:5])]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{source}: unknown parameter {key!r}{hint}")
+            continue
+        norm, problem = _check(param, value)
+        if problem:
+            problems.append(f"{source}: parameter {key}: {problem}")
+        else:
+            out[key] = norm
+    if not problems:
+        problems += _check_ranges(out, source)
+    if problems:
+        raise ParamsError("\n".join(problems))
+    return out
+
+
+def _check_ranges(p: dict[str, Any], source: str) -> list[str]:
+    problems = []
+    if not 0 < p["attainment_threshold"] <= 1:
+        problems.append(f"{source}: parameter attainment_threshold: must be in (0, 1], not {p['attainment_threshold']}")
+    if p["lag_days"] < 0:
+        problems.append(f"{source}: parameter lag_days: must be 0 or more, not {p['lag_days']}")
+    if any(d <= 0 for d in p["landmark_days"]):
+        problems.append(f"{source}: parameter landmark_days: every landmark must be a positive number of days")
+    knots = p["spline_knots"]
+    if any(not 0 < k < 1 for k in knots) or sorted(set(knots)) != knots:
+        problems.append(f"{source}: parameter spline_knots: must be increasing and strictly inside (0, 1)")
+    if any(not 0 < r < 1 for r in p["churn_reductions"]):
+        problems.append(f"{source}: parameter churn_reductions: every reduction must be in (0, 1)")
+    if not 0 < p["alpha"] < 0.5:
+        problems.append(f"{source}: parameter alpha: must be in (0, 0.5), not {p['alpha']}")
+    if not 0.5 <= p["power"] < 1:
+        problems.append(f"{source}: parameter power: must be in [0.5, 1), not {p['power']}")
+    if p["min_cell"] < 1:
+        problems.append(f"{source}: parameter min_cell: must be at least 1")
+    if p["study"] is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", p["study"]):
+        problems.append(f"{source}: parameter study: use letters, digits, '.', '_' and '-' only (it names a folder)")
+    return problems
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Read and validate a params YAML file (safe loader). The study name defaults to the file's stem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such params file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: cannot be read ({exc})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ParamsError(f"{path}: must be a mapping of parameter: value lines, not a {type(values).__name__}")
+    values = dict(values)
+    values.setdefault("study", path.stem)
+    return validate(values, str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from ``--set``; the value is read as YAML (``lag_days=30``, ``covariates=[log_arr]``, ``segment=null``)."""
+    if "=" not in text:
+        raise ParamsError(f"--set {text!r}: expected KEY=VALUE")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if BY_NAME.get(key) is not None and BY_NAME[key].kind in ("str", "date") and value is not None and not isinstance(value, str):
+        value = raw.strip()  # e.g. segment=2024 stays text; as_of=2024-01-31 stays a date string
+    return key, value
+
+
+def check_data_dir(p: dict[str, Any], source: str, base: Path | None = None) -> Path:
+    """The study's data folder, resolved; a missing folder is an error naming the params source."""
+    path = Path(p["data_dir"])
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_dir():
+        raise ParamsError(f"{source}: parameter data_dir: no such folder {p['data_dir']!r}")
+    return path.resolve()
+
+
+def from_namespace(namespace: dict[str, Any], source: str = "notebook parameters") -> dict[str, Any]:
+    """Collect and validate the study parameters defined in a namespace (a notebook's ``globals()``)."""
+    return validate({k: namespace[k] for k in BY_NAME if k in namespace}, source)

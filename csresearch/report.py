@@ -1,0 +1,462 @@
+"""One study: run every analysis for one set of parameters, collect results, write the plain-language text.
+
+The study notebook is a thin shell around this module: it builds a :class:`StudyResults` with :func:`run`, shows
+the text and figures, and saves ``results.json``. Every analysis that cannot be estimated on the data (no churn,
+no goals, too few accounts, ...) leaves its result empty and a plain sentence in ``warnings`` saying why; the
+study itself still completes.
+
+Privacy: nothing here puts an account id or a per-account row into the report. Groups and cells with fewer than
+``min_cell`` accounts are suppressed (and marked) before anything is shown.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from . import analyses as A
+from .attainment import episodes
+from .cohorts import retention_matrix, survival_table
+from .data import Dataset, load
+from .survival import fit_km
+
+MIN_ACCOUNTS = 30
+EFFECT_KEYS = ("hr", "ci_low", "ci_high", "p")
+
+
+@dataclass
+class StudyResults:
+    """Everything one study computed: ``results`` (the JSON record) plus the frames the figures draw."""
+
+    params: dict[str, Any]
+    ds: Dataset
+    results: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.params["segment"] or "all segments"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return str(value.date())
+    return value
+
+
+def _empty_effect(reason: str) -> dict:
+    return {**{k: None for k in EFFECT_KEYS}, "not_estimated": reason}
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
+    """Run every analysis of a study. ``params`` are validated study parameters (see :mod:`csresearch.params`)."""
+    p = params
+    if ds is None:
+        ds = load(p["data_dir"], as_of=p["as_of"])
+    full = ds
+    if p["segment"] is not None:
+        ds = ds.for_segment(p["segment"])
+    warnings: list[str] = []
+    st = survival_table(ds)
+    n_acc, n_churn = int(len(ds.accounts)), int(st["event"].sum())
+    res: dict[str, Any] = {
+        "study": p["study"], "segment": p["segment"], "as_of": str(ds.as_of.date()),
+        "observed_from": None if ds.observed_from is None else str(ds.observed_from.date()),
+        "n_accounts": n_acc, "n_churned": n_churn,
+        "segments": {s: int(n) for s, n in ds.accounts["segment"].value_counts().sort_index().items()},
+        "parameters": {k: v for k, v in p.items() if k not in ("output_dir",)},
+    }
+    out = StudyResults(params=p, ds=ds, results=res, warnings=warnings)
+    m = p["min_cell"]
+
+    def attempt(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except A.AnalysisError as exc:
+            warnings.append(f"{name} could not be estimated: {exc}.")
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            warnings.append(f"{name} could not be estimated: {exc}.")
+        return None
+
+    enough = n_acc >= MIN_ACCOUNTS
+    if not enough:
+        warnings.append(f"Only {n_acc} accounts: fewer than {MIN_ACCOUNTS}, too few for any model to be stable, "
+                        "so no model was fitted; the counts above are all this study can say.")
+    if n_churn == 0:
+        warnings.append("No account churned in the data, so nothing about churn can be estimated.")
+    if not ds.has_goals:
+        warnings.append("The data has no goals table: outcome attainment cannot be measured, so the study shows "
+                        "what usage alone says (maturity level 2 at most).")
+    fit_models = enough and n_churn > 0
+    goals_ok = fit_models and ds.has_goals
+
+    # retention by cohort (descriptive; small cells suppressed)
+    matrix = attempt("Cohort retention", lambda: retention_matrix(st, months=24, min_at_risk=m))
+    if matrix is not None:
+        matrix.loc[matrix["accounts"] < m, "retention"] = np.nan
+        out.frames["retention"] = matrix
+        res["retention_12m"] = _retention_at(st, 365.25)
+
+    panel = episodes(ds, lag_days=p["lag_days"], threshold=p["attainment_threshold"]) if goals_ok else None
+    effect: dict[str, Any] = {}
+    if goals_ok:
+        tv = attempt("The time-varying attainment effect",
+                     lambda: A.time_varying_effect(ds, covariates=p["covariates"], lag_days=p["lag_days"], panel=panel))
+        effect["time_varying"] = tv[1] if tv else _empty_effect(warnings[-1])
+        landmarks = []
+        for L in p["landmark_days"]:
+            lm = attempt(f"The landmark analysis at {L} days",
+                         lambda L=L: A.landmark_effect(ds, L, covariates=p["covariates"], lag_days=p["lag_days"],
+                                                       threshold=p["attainment_threshold"]))
+            landmarks.append(lm[1] if lm else {"landmark_days": float(L), "n_at_risk": None, **_empty_effect(warnings[-1])})
+        effect["landmark"] = landmarks[0]
+        effect["landmarks"] = landmarks
+        nv = attempt("The naive analysis", lambda: A.naive_effect(ds, covariates=p["covariates"]))
+        effect["naive"] = nv[1] if nv else _empty_effect(warnings[-1])
+        km = attempt("Retention by attainment group",
+                     lambda: A.attainment_km(ds, p["landmark_days"][0], lag_days=p["lag_days"],
+                                             threshold=p["attainment_threshold"]))
+        if km:
+            out.frames["km"], res["km_by_attainment"] = _suppress_km(km[0], km[1], m)
+        dr = attempt("The dose-response curve",
+                     lambda: A.dose_response(ds, knots=p["spline_knots"], covariates=p["covariates"], panel=panel))
+        if dr:
+            out.frames["dose_response"], res["dose_response"] = dr
+    else:
+        reason = ("no goals table" if not ds.has_goals else "no churn" if n_churn == 0 else "too few accounts")
+        effect = {k: _empty_effect(reason) for k in ("time_varying", "naive")}
+        effect["landmark"] = {"landmark_days": float(p["landmark_days"][0]), "n_at_risk": None, **_empty_effect(reason)}
+    res["attainment_effect"] = effect
+
+    usage_metrics = p["usage_metrics"]
+    if usage_metrics is None and ds.usage is not None:
+        usage_metrics = sorted(set(ds.usage["metric"]) - {p["health_score_metric"]})
+    h2h = None
+    if goals_ok and ds.usage is not None:
+        h2h = attempt("The usage-versus-outcome comparison",
+                      lambda: A.usage_vs_outcome(ds, usage_metrics=usage_metrics, panel=panel))
+    if h2h:
+        out.frames["usage_vs_outcome"], res["usage_vs_outcome"] = h2h
+    else:
+        res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None,
+                                   "not_estimated": warnings[-1] if warnings else "no usage or goals"}
+
+    res["metrics"] = _metrics(out, ds, p, attempt, fit_models) if fit_models else []
+    res["maturity"] = _maturity(ds, p)
+    base = res.get("retention_12m")
+    if base is not None and 0 < 1 - base < 1:
+        design = attempt("The sample-size table", lambda: A.sample_size(1 - base, p["churn_reductions"], alpha=p["alpha"],
+                                                                       power=p["power"]))
+        if design is not None:
+            out.frames["sample_size"] = design
+            res["study_design"] = {"base_churn_12m": 1 - base, "rows": design.to_dict("records")}
+    res["warnings"] = warnings
+    res["run"] = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": full.fingerprint(),
+                  "data_dir": str(p["data_dir"]), "python": platform.python_version(),
+                  "as_of_source": getattr(full, "as_of_source", None)}
+    out.results = _clean(res)
+    effects = effects_table(out)
+    if len(effects):
+        out.frames["effects"] = effects
+    return out
+
+
+def _retention_at(st: pd.DataFrame, days: float) -> float | None:
+    entry = "entry" if (st["entry"] > 0).any() else None
+    km = fit_km(st, "duration", "event", entry=entry)
+    km = km[km["time"] <= days]
+    if st["duration"].max() < days:
+        return None
+    return float(km["survival"].iloc[-1]) if len(km) else 1.0
+
+
+def _suppress_km(km: pd.DataFrame, info: dict, min_cell: int) -> tuple[pd.DataFrame, dict]:
+    """Drop groups with fewer than ``min_cell`` accounts and cut each curve where fewer remain at risk."""
+    info = json.loads(json.dumps(info))
+    suppressed = [g for g, v in info["groups"].items() if v["n"] < min_cell]
+    for g in suppressed:
+        info["groups"][g] = {"n": None, "events": None, "suppressed": f"fewer than {min_cell} accounts"}
+    km = km[~km["group"].isin(suppressed) & (km["at_risk"] >= min_cell)]
+    if suppressed:
+        info["logrank"] = None
+        info["note"] = f"groups with fewer than {min_cell} accounts are suppressed: {', '.join(suppressed)}"
+    return km.reset_index(drop=True), info
+
+
+def _metrics(out: StudyResults, ds: Dataset, p: dict, attempt, fit_models: bool) -> list[dict]:
+    from .metrics import classify_by_data
+
+    if ds.usage is None or not ds.has_goals:
+        out.warnings.append("Metrics were not classified by data: that needs both goals and usage.")
+        return []
+    found = attempt("The data-driven metric classification", lambda: classify_by_data(ds, baseline=p["usage_baseline"]))
+    if not found:
+        return []
+    frame, summary = found if isinstance(found, tuple) else (found, None)
+    small = frame["n_accounts"] < p["min_cell"]
+    frame = frame.copy()
+    frame.loc[small, "verdict"] = "suppressed"
+    out.frames["metrics"] = frame
+    cols = [c for c in ("metric", "kind", "verdict", "relevance_hr", "relevance_ci_low", "relevance_ci_high", "relevance_q",
+                        "attrib_effect", "attrib_ci_low", "attrib_ci_high", "attrib_q", "n_accounts", "rationale")
+            if c in frame.columns]
+    return frame[cols].to_dict("records")
+
+
+def _maturity(ds: Dataset, p: dict) -> dict:
+    from . import maturity
+
+    return maturity.summary(ds, p.get("maturity"), p.get("health_score_metric"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the words
+# ---------------------------------------------------------------------------------------------------------
+def _ci(e: dict, digits: int = 2) -> str:
+    return f"95% CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def executive_summary(r: StudyResults) -> str:
+    """The opening of the report: the headline numbers in plain language, with their CIs (Markdown)."""
+    res = r.results
+    eff = res["attainment_effect"]
+    lines = [f"**Study:** {res['study']} — {r.label}; {res['n_accounts']:,} accounts, {res['n_churned']:,} churned, "
+             f"data as of {res['as_of']}."]
+    tv = eff["time_varying"]
+    if tv.get("hr") is not None:
+        lines.append(
+            f"- **Outcomes predict retention.** Accounts that had fully reached their goals churned at "
+            f"**{tv['hr']:.2f} times the rate** of accounts that had made no progress ({_ci(tv)}), comparing accounts "
+            f"of the same tenure{' within each segment' if tv.get('stratified_by') else ''}"
+            f"{' and ARR' if 'log_arr' in tv.get('covariates', []) else ''}. Partial progress counts in proportion.")
+    uvo = res["usage_vs_outcome"]
+    c = uvo["c_index"]
+    if c.get("usage") is not None:
+        gain = c["attainment"] - c["usage"]
+        lines.append(
+            f"- **Outcomes rank churn risk better than usage.** Usage alone ranks churn risk at C = {c['usage']:.2f}, "
+            f"outcome attainment at C = {c['attainment']:.2f}, both together at C = {c['both']:.2f} (0.5 is a coin toss, "
+            f"1 a perfect ranking)." if gain > 0 else
+            f"- **Usage ranks churn risk at least as well as outcomes here.** Usage alone: C = {c['usage']:.2f}; outcome "
+            f"attainment: C = {c['attainment']:.2f}; both: C = {c['both']:.2f} (0.5 is a coin toss).")
+        lines.append(f"  Adding attainment to usage improves the model {'clearly' if uvo['lr_test_p'] < 0.05 else 'not significantly'} "
+                     f"(likelihood-ratio test p = {_p(uvo['lr_test_p'])}).")
+    lm = eff["landmark"]
+    if lm.get("hr") is not None:
+        lines.append(f"- **Checked a second way.** Among the {lm['n_at_risk']:,} accounts still active after "
+                     f"{lm['landmark_days']:.0f} days, attainment at that point gave a hazard ratio of {lm['hr']:.2f} "
+                     f"({_ci(lm)}) for the churn that followed.")
+    nv = eff["naive"]
+    if nv.get("hr") is not None and tv.get("hr") is not None:
+        lines.append(f"- **The trap avoided.** Using each account's *final* attainment as if it had been known from the start "
+                     f"would claim a hazard ratio of {nv['hr']:.2f} — {'an exaggeration' if nv['hr'] < tv['hr'] else 'a distortion'}: "
+                     "accounts that left early simply had less time to make progress (immortal-time bias).")
+    design = res.get("study_design")
+    if design:
+        row = next((x for x in design["rows"] if abs(x["reduction"] - 0.10) < 1e-9), design["rows"][0])
+        lines.append(f"- **Study size.** With {_pct(design['base_churn_12m'])} of accounts churning within a year, detecting a "
+                     f"{_pct(row['reduction'])} relative churn reduction (80% power, 5% two-sided) takes about "
+                     f"{row['n_total_logrank']:,} accounts ({row['events_logrank']:,} churn events).")
+    verdicts = [m for m in res.get("metrics", []) if m.get("verdict") in ("goldilocks", "papa", "mama")]
+    if verdicts:
+        by = {}
+        for m in verdicts:
+            by.setdefault(m["verdict"], []).append(m["metric"])
+        names = {"goldilocks": "Goldilocks (predict renewal and move with usage)", "papa": "Papa Bear (predict renewal, not moved by the product)",
+                 "mama": "Mama Bear (move with usage, do not predict renewal)"}
+        parts = [f"{names[v]}: {', '.join(sorted(by[v]))}" for v in ("goldilocks", "papa", "mama") if v in by]
+        lines.append("- **Which metrics matter, by data.** " + "; ".join(parts) + ".")
+    if res["warnings"]:
+        lines.append(f"- **Limits.** {len(res['warnings'])} part(s) of the study could not be estimated; see *Caveats*.")
+    return "\n".join(lines)
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def methods_text(r: StudyResults) -> str:
+    """Methods and caveats in plain words (Markdown)."""
+    p = r.params
+    lag = f", lagged a further {p['lag_days']} days" if p["lag_days"] else ""
+    text = [
+        "**How churn was linked to attainment.** Each account's life was cut into calendar months. For each month we took "
+        f"the account's goal attainment as known on the month's first day{lag} (partial value: the share of the way from "
+        "baseline to target, capped at 0 and 1, weight-averaged over the account's goals) and asked whether it churned during "
+        "the month. A Cox model on these monthly intervals compares accounts of the same tenure; its standard errors allow "
+        "for the repeated months of one account (robust, clustered by account)"
+        + (", and each segment keeps its own baseline churn rate (stratified)." if r.params["segment"] is None else "."),
+        "**Immortal-time bias and how it was avoided.** Attainment grows with time. An analysis that labels each account by "
+        "its *final* attainment credits long-lived accounts with progress they made only because they stayed, and blames "
+        "early leavers for progress they had no time to make. Using only what was known at the start of each month (and, as "
+        f"a check, attainment at a landmark of {p['landmark_days'][0]} days among accounts still active then) avoids this. "
+        "The naive figure is shown only to make the size of the bias visible.",
+        "**Censoring.** Accounts still active at the data's as-of date are counted as retained up to that date, not as "
+        "retained forever; retention by cohort is read off Kaplan-Meier curves for the same reason."
+        + (" The data is a snapshot starting at "
+           f"{r.results['observed_from']}: accounts that started earlier enter the analysis only from that date (left truncation)."
+           if r.results.get("observed_from") else ""),
+        "**Caveats.** This is an observational association, not an experiment: customers who reach their goals may differ in "
+        "ways the data does not hold. Attainment is only as good as the goals recorded at onboarding and the progress "
+        "reported since. Confidence intervals are 95%.",
+        f"**Privacy.** No account identifier or per-account row appears in this report; any group or cell with fewer than "
+        f"{p['min_cell']} accounts is suppressed.",
+    ]
+    if r.results["warnings"]:
+        text.append("**What could not be estimated:**\n" + "\n".join(f"- {w}" for w in r.results["warnings"]))
+    return "\n\n".join(text)
+
+
+def run_details(r: StudyResults) -> pd.DataFrame:
+    """The run record shown at the end of the report: data fingerprint, as_of, parameters, versions."""
+    run = r.results["run"]
+    rows = [("study", r.results["study"]), ("segment", r.label), ("as of", r.results["as_of"]),
+            ("data fingerprint (sha256)", run["data_fingerprint"]), ("data folder", os.path.basename(str(run["data_dir"]).rstrip("/"))),
+            ("csresearch version", run["package_version"]), ("git commit", run["git_commit"] or "unknown"),
+            ("python", run["python"])]
+    for k, v in r.results["parameters"].items():
+        if k not in ("study", "segment", "data_dir"):
+            rows.append((f"parameter {k}", json.dumps(v)))
+    return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")
+
+
+def write_results(r: StudyResults, folder: str | Path) -> Path:
+    """Write ``results.json`` into ``folder`` (created) and return its path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(r.results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# showing it in the notebook
+# ---------------------------------------------------------------------------------------------------------
+def show(r: StudyResults, name: str) -> None:
+    """Draw figure ``name`` of a study in a notebook, or say plainly why it is not there."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    from . import plots
+
+    frame = r.frames.get(name)
+    if frame is None or len(frame) == 0:
+        display(Markdown(f"*Not available for this study ({r.label}); see Methods and caveats for the reason.*"))
+        return
+    res = r.results
+    if name == "km":
+        info = res["km_by_attainment"]
+        plots.km_curves(frame, title=f"Retention after day {info['landmark_days']:.0f} by attainment then", xlabel=
+                        f"months after day {info['landmark_days']:.0f} of the subscription")
+    elif name == "retention":
+        plots.retention_heatmap(frame)
+    elif name == "dose_response":
+        plots.dose_response(frame)
+    elif name == "usage_vs_outcome":
+        plots.c_index_bars(frame)
+    elif name == "effects":
+        plots.forest(frame, title="Hazard ratio, full versus no attainment: three analyses")
+    else:
+        raise KeyError(name)
+    plt.show()
+
+
+def effects_table(r: StudyResults) -> pd.DataFrame:
+    """The attainment effect by analysis, one row each (time-varying, landmarks, naive), for a forest plot."""
+    eff = r.results["attainment_effect"]
+    rows = []
+    if eff["time_varying"].get("hr") is not None:
+        rows.append({"label": "time-varying (headline)", **{k: eff["time_varying"][k] for k in EFFECT_KEYS}})
+    for lm in eff.get("landmarks", []):
+        if lm.get("hr") is not None:
+            rows.append({"label": f"landmark {lm['landmark_days']:.0f} days", **{k: lm[k] for k in EFFECT_KEYS}})
+    if eff["naive"].get("hr") is not None:
+        rows.append({"label": "naive (immortal-time biased)", **{k: eff["naive"][k] for k in EFFECT_KEYS}})
+    return pd.DataFrame(rows)
+
+
+def dose_response_text(r: StudyResults) -> str:
+    """One paragraph on partial value (Markdown)."""
+    d = r.results.get("dose_response")
+    if not d:
+        return ""
+    at = d["hr_at"]
+    shape = ("bends: the test of a straight line against the curve is significant"
+             if d["lr_nonlinearity_p"] < r.params["alpha"] else
+             "is close to a straight line on the log scale (no significant bend)")
+    return (f"Relative to no progress, the churn hazard is {at['0.25']:.2f} times as high at a quarter of the way to the "
+            f"goals, {at['0.5']:.2f} at halfway and {at['1']:.2f} at full attainment: partial value counts. The curve "
+            f"{shape}; likelihood-ratio p = {_p(d['lr_nonlinearity_p'])}.")
+
+
+def sample_size_table(r: StudyResults) -> pd.DataFrame | None:
+    """The study-design table with readable column names, or None (with the reason shown) when not available."""
+    frame = r.frames.get("sample_size")
+    if frame is None:
+        from IPython.display import Markdown, display
+
+        display(Markdown("*Not available: 12-month churn could not be estimated for this study.*"))
+        return None
+    t = frame.assign(reduction=(frame["reduction"] * 100).round(0).astype(int).astype(str) + "%",
+                     churn_control=(frame["churn_control"] * 100).round(1).astype(str) + "%",
+                     churn_treated=(frame["churn_treated"] * 100).round(1).astype(str) + "%",
+                     hazard_ratio=frame["hazard_ratio"].round(3))
+    t = t[["reduction", "churn_control", "churn_treated", "hazard_ratio", "n_total_proportions", "events_logrank",
+           "n_total_logrank"]]
+    t.columns = ["churn reduction", "12-month churn now", "churn after", "hazard ratio",
+                 "accounts (two proportions)", "churn events (log-rank)", "accounts (log-rank)"]
+    return t.set_index("churn reduction")
+
+
+def maturity_text(r: StudyResults) -> str:
+    """Where the team's measurement stands, from its data and (if given) its questionnaire (Markdown)."""
+    m = r.results["maturity"]
+    inf = m["inferred"]
+    lines = [f"**From the data: level {inf['level']} of 5.** {inf['reason']} Next step: {inf['next_step']}"]
+    if m.get("assessed"):
+        a = m["assessed"]
+        lines.append(f"**From the team's questionnaire: level {a['level']} of 5.** {a['reason']} Next step: {a['next_step']}")
+    return "\n\n".join(lines)

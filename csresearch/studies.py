@@ -1,0 +1,408 @@
+"""Run parameterised studies: params -> papermill (in parallel) -> HTML report -> results.json -> index.html.
+
+Each study runs the study notebook in its own process with papermill, then converts the executed notebook to a
+self-contained HTML report (no code, no prompts, nothing loaded from the network) and moves the finished folder
+into place in one rename, so an interrupted or failed run never leaves a half-written report where a good one
+was. A failing study does not stop the others; ``index.html`` says which failed and why.
+
+Kernel start races (papermill issue 511: two kernels starting at once pick the same free TCP port) are avoided
+by design: kernels talk over IPC sockets named after their own connection file, so no port is ever chosen.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import CaselessStrEnum, default
+
+from . import __version__, params as P
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "studies" / "segment_study.ipynb"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels use IPC sockets: nothing to race for when many kernels start at once.
+
+    jupyter_client derives the socket path from the connection file, but only if that file is already named when
+    the ``ip`` trait is first read; otherwise every kernel gets the relative path ``kernel-ipc`` in its working
+    directory and parallel kernels end up on each other's sockets ("Invalid Signature"). Each kernel here gets
+    its own unique socket path up front (short, under the temp folder: Unix socket paths are limited to ~100 bytes).
+    """
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _unique_ipc_path(self) -> str:
+        return os.path.join(tempfile.gettempdir(), f"csr-{uuid.uuid4().hex}-ipc")
+
+
+@dataclass
+class StudySpec:
+    name: str
+    params: dict[str, Any]
+    source: str
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    results: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# planning
+# ---------------------------------------------------------------------------------------------------------
+def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments: str | None = None,
+         sets: Sequence[str] = ()) -> list[StudySpec]:
+    """Turn params files, ``--data``, ``--segments`` and ``--set`` overrides into validated study specs.
+
+    ``segments="all"`` makes one study per segment found in the data plus an all-segments study; ``"a,b"`` makes
+    those. With ``segments`` the first params file (or the defaults) is the template. Raises ParamsError.
+    """
+    overrides = dict(P.parse_override(s) for s in sets)
+    if data is not None:
+        overrides["data_dir"] = data
+    templates: list[tuple[dict, str]] = []
+    for f in files:
+        values = _raw(f)
+        values.update(overrides)
+        values.setdefault("study", Path(f).stem)
+        templates.append((values, str(f)))
+    if not templates:
+        templates = [(dict(overrides), "--set/--data" if overrides else "defaults")]
+    specs: list[StudySpec] = []
+    if segments:
+        values, source = templates[0]
+        base = P.validate(values, source)
+        data_dir = P.check_data_dir(base, source)
+        found = _segments_of(data_dir)
+        wanted = found if segments == "all" else [s.strip() for s in segments.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in found]
+        if unknown:
+            raise P.ParamsError(f"--segments: {', '.join(unknown)} not in {data_dir.name} (segments: {', '.join(found)})")
+        prefix = values.get("study") if files else data_dir.name
+        for seg in wanted:
+            specs.append(StudySpec(f"{prefix}_{seg}", P.validate({**values, "segment": seg, "study": f"{prefix}_{seg}"}, source), source))
+        if segments == "all":
+            specs.append(StudySpec(f"{prefix}_all", P.validate({**values, "segment": None, "study": f"{prefix}_all"}, source), source))
+    else:
+        for values, source in templates:
+            p = P.validate(values, source)
+            specs.append(StudySpec(p["study"], p, source))
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise P.ParamsError(f"two studies would write the same folder: {', '.join(dupes)} (give each a distinct 'study')")
+    for s in specs:
+        s.params["data_dir"] = str(P.check_data_dir(s.params, s.source))
+        if s.params["segment"] is not None and s.params["segment"] not in _segments_of(Path(s.params["data_dir"])):
+            raise P.ParamsError(f"{s.source}: parameter segment: {s.params['segment']!r} is not a segment of "
+                                f"{s.params['data_dir']} ({', '.join(_segments_of(Path(s.params['data_dir'])))})")
+    return specs
+
+
+def _raw(path: str | Path) -> dict:
+    """The params file's mapping (read and type-checked by params.read, returned with only its own keys)."""
+    P.read(path)  # full validation with the file's own name in messages
+    import yaml
+
+    values = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+    return dict(values)
+
+
+_SEGMENT_CACHE: dict[Path, list[str]] = {}
+
+
+def _segments_of(data_dir: Path) -> list[str]:
+    from .data import load
+
+    if data_dir not in _SEGMENT_CACHE:
+        _SEGMENT_CACHE[data_dir] = load(data_dir).segments
+    return _SEGMENT_CACHE[data_dir]
+
+
+def check_data(specs: Sequence[StudySpec]) -> None:
+    """Validate every distinct data folder once before any notebook starts; raise DataValidationError."""
+    from .data import load
+
+    for d in sorted({s.params["data_dir"] for s in specs}):
+        load(d, as_of=next(s.params["as_of"] for s in specs if s.params["data_dir"] == d))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------------------
+def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = None, notebook: Path = NOTEBOOK,
+        progress=sys.stderr) -> list[Outcome]:
+    """Run every study (in parallel), then write ``out/index.html``. Returns one Outcome per study."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(specs)))
+    started = time.perf_counter()
+    print(f"running {len(specs)} stud{'y' if len(specs) == 1 else 'ies'} with {workers} worker(s) into {out}/",
+          file=progress, flush=True)
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_run_one_process, s, out, notebook): s for s in specs}
+        for i, fut in enumerate(as_completed(futures), 1):
+            o = fut.result()
+            outcomes.append(o)
+            state = "ok" if o.ok else f"FAILED: {o.error}"
+            print(f"[{i}/{len(specs)}] {o.name}: {state} ({o.seconds:.1f} s)", file=progress, flush=True)
+    order = {s.name: i for i, s in enumerate(specs)}
+    outcomes.sort(key=lambda o: order[o.name])
+    write_index(outcomes, specs, out, seconds=time.perf_counter() - started)
+    print(f"done in {time.perf_counter() - started:.1f} s: {sum(o.ok for o in outcomes)} ok, "
+          f"{sum(not o.ok for o in outcomes)} failed; open {out / 'index.html'}", file=progress, flush=True)
+    return outcomes
+
+
+def _run_one_process(spec: StudySpec, out: Path, notebook: Path) -> Outcome:
+    """Run one study in a child process (its own interpreter, its own kernel), collecting its outcome."""
+    t0 = time.perf_counter()
+    payload = json.dumps({"name": spec.name, "params": spec.params, "out": str(out), "notebook": str(notebook)})
+    proc = subprocess.run([sys.executable, "-m", "csresearch.studies", payload], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    try:
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return Outcome(spec.name, False, seconds, error="the study process ended unexpectedly: " + " | ".join(tail))
+    return Outcome(spec.name, info["ok"], seconds, info.get("error"), info.get("results"), info.get("timings", {}))
+
+
+def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK) -> dict:
+    """Execute one study into a temporary folder, render its HTML, then move it into ``out/name`` atomically."""
+    import papermill as pm
+
+    out = Path(out)
+    final = out / name
+    tmp = out / f".tmp-{name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    try:
+        t = time.perf_counter()
+        run_params = {**params, "output_dir": str(tmp.resolve()), "study": name}
+        try:
+            pm.execute_notebook(str(notebook), str(tmp / "notebook.ipynb"), parameters=run_params,
+                                cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                kernel_manager_class=IPCKernelManager, start_timeout=120)
+        except pm.PapermillExecutionError as exc:
+            _keep_failed(tmp, out, name)
+            return {"ok": False, "error": f"{exc.ename}: {exc.evalue}".strip()[:600], "timings": timings}
+        timings["notebook"] = time.perf_counter() - t
+        t = time.perf_counter()
+        render_html(tmp / "notebook.ipynb", tmp / "report.html")
+        timings["html"] = time.perf_counter() - t
+        results = json.loads((tmp / "results.json").read_text(encoding="utf-8"))
+        results.setdefault("timings", {}).update({k: round(v, 2) for k, v in timings.items()})
+        (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        _swap_in(tmp, final)
+        return {"ok": True, "results": results, "timings": timings}
+    except Exception as exc:  # noqa: BLE001 - any failure of one study is reported, never raised
+        _keep_failed(tmp, out, name)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:600], "timings": timings}
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp`` with renames only: the old folder stays intact until the new one is complete."""
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _keep_failed(tmp: Path, out: Path, name: str) -> None:
+    """Keep the executed notebook of a failed study as the audit record, beside (not in place of) the good one."""
+    nb = tmp / "notebook.ipynb"
+    if nb.exists():
+        dest = out / ".failed"
+        dest.mkdir(exist_ok=True)
+        shutil.copy2(nb, dest / f"{name}.ipynb")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------------------
+_EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']\s*(https?:)?//""", re.I)
+
+
+def render_html(notebook: Path, dest: Path) -> None:
+    """Executed notebook -> self-contained HTML for readers: no code, no prompts, no network, a table of contents."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])
+                and "injected-parameters" not in c.metadata.get("tags", [])]
+    exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    body = _with_toc(body)
+    leaks = _EXTERNAL.findall(body)
+    if leaks:
+        raise RuntimeError(f"report would load {len(leaks)} resource(s) from the network")
+    tmp = dest.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(dest)
+
+
+_H2 = re.compile(r'<h2 id="([^"]+)">(.*?)(<a class="anchor-link"[^>]*>.*?</a>)?</h2>', re.S)
+
+
+def _with_toc(body: str) -> str:
+    items = [(m.group(1), re.sub(r"<[^>]+>", "", m.group(2)).strip()) for m in _H2.finditer(body)]
+    if not items:
+        return body
+    toc = ('<nav class="cs-toc" aria-label="Contents"><strong>Contents</strong><ol>'
+           + "".join(f'<li><a href="#{html.escape(i, quote=True)}">{html.escape(t)}</a></li>' for i, t in items)
+           + "</ol></nav>")
+    first = _H2.search(body)
+    return body[: first.start()] + toc + body[first.start():]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the cross-study index
+# ---------------------------------------------------------------------------------------------------------
+def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .plots import forest
+
+    rows = []
+    for o in outcomes:
+        tv = ((o.results or {}).get("attainment_effect") or {}).get("time_varying") or {}
+        if o.ok and tv.get("hr") is not None:
+            seg = o.results.get("segment") or "all segments"
+            rows.append({"label": f"{seg} ({o.results['n_accounts']:,} accounts)", "hr": tv["hr"],
+                         "ci_low": tv["ci_low"], "ci_high": tv["ci_high"]})
+    if not rows:
+        return None
+    ax = forest(pd.DataFrame(rows), title="Churn hazard ratio, goals fully reached vs no progress, by segment")
+    buf = io.BytesIO()
+    ax.figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fmt_effect(e: dict | None) -> str:
+    if not e or e.get("hr") is None:
+        return "not estimated"
+    return f"{e['hr']:.2f} ({e['ci_low']:.2f}–{e['ci_high']:.2f})"
+
+
+def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Path, seconds: float = 0.0) -> Path:
+    """Write ``out/index.html``: forest plot by segment, key numbers, links, failures and run details."""
+    from .report import _git_commit
+
+    esc = html.escape
+    rows = []
+    for o in outcomes:
+        if o.ok and o.results:
+            r = o.results
+            eff = r["attainment_effect"]
+            c = r["usage_vs_outcome"]["c_index"]
+            cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
+                    else "not estimated")
+            warn = f"{len(r['warnings'])} caveat(s)" if r["warnings"] else ""
+            rows.append(f"<tr><td><a href=\"{esc(o.name)}/report.html\">{esc(o.name)}</a></td>"
+                        f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{r['n_accounts']:,}</td>"
+                        f"<td class=n>{r['n_churned']:,}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
+                        f"<td>{_fmt_effect(eff['landmark'])}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
+                        f"<td>{esc(warn)}</td><td>ok ({o.seconds:.0f} s)</td></tr>")
+        else:
+            rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=8>{esc(o.error or 'failed')}</td>"
+                        f"<td>FAILED</td></tr>")
+    png = _forest_png(outcomes)
+    figure = (f'<img alt="Forest plot of the attainment hazard ratio by segment" src="data:image/png;base64,{png}">'
+              if png else "<p>No study produced an estimate.</p>")
+    data_dirs = sorted({Path(s.params["data_dir"]).name for s in specs})
+    prints = sorted({(o.results or {}).get("run", {}).get("data_fingerprint", "")[:16] for o in outcomes if o.ok} - {""})
+    failed = [o for o in outcomes if not o.ok]
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>csresearch studies</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}
+h1{{font-size:1.6em}} table{{border-collapse:collapse;width:100%;font-size:.92em}} th,td{{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:top}}
+th{{background:#f4f6f8}} td.n{{text-align:right}} tr.failed td{{background:#fdecea;color:#8a1c12}} img{{max-width:100%}}
+.note{{color:#555;font-size:.9em}}
+</style></head><body>
+<h1>Customer outcomes and retention: {len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'}</h1>
+<p>Each study asks whether reaching the customer's own goals predicts retention, and whether it ranks churn risk better than
+product usage. The hazard ratio compares accounts that fully reached their goals with accounts that made no progress
+(below 1 = fewer churn), using attainment as known at the start of each month; 95% confidence intervals in brackets.</p>
+{'<p class=note><strong>' + str(len(failed)) + ' stud' + ('y' if len(failed) == 1 else 'ies') + ' failed</strong>: see the red rows; an earlier good report, if any, was left in place.</p>' if failed else ''}
+<h2>Attainment effect by segment</h2>
+{figure}
+<h2>Key numbers</h2>
+<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>HR, time-varying</th>
+<th>HR, landmark</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both</th><th>caveats</th><th>status</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table>
+<p class=note>The naive column uses final attainment as if known from the start; it is shown only to expose immortal-time bias.</p>
+<h2>Run details</h2>
+<table><tbody>
+<tr><th>finished</th><td>{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</td></tr>
+<tr><th>wall time</th><td>{seconds:.1f} s</td></tr>
+<tr><th>data</th><td>{esc(', '.join(data_dirs))}</td></tr>
+<tr><th>data fingerprint (sha256, first 16)</th><td>{esc(', '.join(prints))}</td></tr>
+<tr><th>csresearch</th><td>{esc(__version__)}, commit {esc(_git_commit() or 'unknown')}</td></tr>
+</tbody></table>
+</body></html>
+"""
+    if _EXTERNAL.search(doc):
+        raise RuntimeError("index.html would load a resource from the network")
+    dest = out / "index.html"
+    tmp = dest.with_suffix(".html.tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(dest)
+    return dest
+
+
+def _child(payload: str) -> int:
+    """Entry of a study's child process: run it and print one JSON line with the outcome."""
+    job = json.loads(payload)
+    try:
+        info = execute_study(job["name"], job["params"], Path(job["out"]), Path(job["notebook"]))
+    except Exception as exc:  # noqa: BLE001
+        info = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+    sys.stdout.write("\n" + json.dumps(info, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1]))

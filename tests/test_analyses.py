@@ -1,0 +1,156 @@
+"""Churn versus attainment on the synthetic world, whose truth is known."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch import analyses as A
+from csresearch.attainment import episodes
+from csresearch.data import load
+from csresearch.world import WorldConfig, generate
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ds = load("data/sample")
+    truth = json.load(open("data/sample/truth.json"))
+    return ds, truth, episodes(ds)
+
+
+def test_time_varying_model_recovers_the_planted_hazard_ratio(sample):
+    ds, truth, panel = sample
+    fit, res = A.time_varying_effect(ds, panel=panel)
+    hr = truth["effects"]["attainment_full_vs_none"]["hr"]
+    assert res["ci_low"] <= hr <= res["ci_high"]
+    assert res["stratified_by"] == "segment" and res["covariates"] == ["log_arr"]
+    assert res["n_events"] == truth["realised"]["n_churned"] and res["n_accounts"] == truth["realised"]["n_accounts"]
+    # log ARR is planted too
+    arr = truth["effects"]["log_arr"]["hr"]
+    assert fit.loc["log_arr", "ci_low"] <= arr <= fit.loc["log_arr", "ci_high"]
+    json.dumps(res)
+
+
+def test_naive_analysis_is_biased_in_the_expected_direction(sample):
+    ds, truth, panel = sample
+    _, tv = A.time_varying_effect(ds, panel=panel)
+    _, naive = A.naive_effect(ds)
+    assert naive["label"] == A.NAIVE_LABEL
+    truth_hr = truth["effects"]["attainment_full_vs_none"]["hr"]
+    assert naive["ci_high"] < truth_hr and naive["hr"] < tv["hr"] / 2  # final attainment exaggerates the benefit
+
+
+def test_landmark_analysis_uses_accounts_active_at_the_landmark(sample):
+    ds, truth, _ = sample
+    _, res = A.landmark_effect(ds, 180)
+    st = ds.accounts
+    end = st["end_date"].fillna(ds.as_of)
+    active = int(((end - st["start_date"]).dt.days > 180).sum())
+    assert res["n_at_risk"] == active
+    assert res["ci_low"] <= truth["effects"]["attainment_full_vs_none"]["hr"] <= res["ci_high"]
+    assert res["landmark_days"] == 180
+
+
+def test_km_by_attainment_group_at_a_landmark(sample):
+    ds, _, _ = sample
+    km, res = A.attainment_km(ds, 365, threshold=0.5)
+    assert set(km["group"]) == set(res["groups"])
+    assert sum(g["n"] for g in res["groups"].values()) == A.landmark_table(ds, 365)["account_id"].size
+    assert res["logrank"]["df"] == len(res["groups"]) - 1
+    assert res["logrank"]["p"] < 0.05
+    final = km.sort_values("time").groupby("group")["survival"].last()
+    assert final["attained"] > final["none"]
+
+
+def test_usage_versus_outcome_head_to_head(sample):
+    ds, _, panel = sample
+    table, res = A.usage_vs_outcome(ds, panel=panel)
+    c = res["c_index"]
+    assert set(c) == {"usage", "attainment", "both"}
+    assert 0.5 < c["usage"] < c["attainment"] <= c["both"] + 0.005
+    assert res["lr_test_p"] < 0.001 and res["lr_df"] == 1
+    assert "active_users" in res["usage_metrics"]
+    assert list(table["model"]) == ["usage", "attainment", "both"]
+
+
+def test_dose_response_spline_against_linear(sample):
+    ds, _, panel = sample
+    curve, res = A.dose_response(ds, panel=panel)
+    assert curve["attainment"].iloc[0] == 0 and curve["hr"].iloc[0] == pytest.approx(1.0)
+    assert (curve["ci_low"] <= curve["hr"]).all() and (curve["hr"] <= curve["ci_high"]).all()
+    assert res["hr_at"]["1"] < 0.6
+    assert res["lr_df"] == len(res["knots"])  # centred cr basis has len(knots) + 1 columns, linear has 1
+    assert 0 <= res["lr_nonlinearity_p"] <= 1  # the world's effect is linear in attainment: no strong evidence expected
+    with pytest.raises(A.AnalysisError, match="knots"):
+        A.dose_response(ds, panel=panel, knots=[0.5, 1.2])
+
+
+def test_schoenfeld_events_match_the_published_example():
+    # Schoenfeld (1983) / Collett: HR 0.7, two-sided 5%, 80% power, 1:1 -> 247 events
+    assert math.ceil(A.schoenfeld_events(0.7)) == 247
+
+
+def test_sample_size_table():
+    t = A.sample_size(0.5, [0.2])
+    row = t.iloc[0]
+    assert row["n_per_arm_control"] == 388  # two proportions 0.5 vs 0.4 (Cohen's h), alpha 0.05, power 0.8
+    assert row["churn_treated"] == pytest.approx(0.4)
+    t2 = A.sample_size(0.2, [0.05, 0.10])
+    assert t2["n_total_logrank"].iloc[0] > t2["n_total_logrank"].iloc[1] > 0
+    with pytest.raises(A.AnalysisError):
+        A.sample_size(1.5)
+
+
+def test_lag_days_changes_what_is_known(sample):
+    ds, _, _ = sample
+    _, lagged = A.time_varying_effect(ds, lag_days=60)
+    assert lagged["lag_days"] == 60
+    assert lagged["hr"] > A.time_varying_effect(ds)[1]["hr"] * 0.9  # information two months old is weaker
+
+
+def test_left_truncated_snapshot_still_recovers_the_truth(tmp_path):
+    truth = generate(WorldConfig(n_accounts=4000, seed=31, observed_from="2024-01-01"), tmp_path, fmt="parquet")
+    ds = load(tmp_path)
+    assert ds.observed_from == pd.Timestamp("2024-01-01")
+    _, res = A.time_varying_effect(ds)
+    assert res["ci_low"] <= truth["effects"]["attainment_full_vs_none"]["hr"] <= res["ci_high"]
+    panel = episodes(ds)
+    started_before = ds.accounts.set_index("account_id")["start_date"] < pd.Timestamp("2024-01-01")
+    first_start = panel.groupby("account_id")["start"].min()
+    assert (first_start[started_before[first_start.index]] > 0).all()  # they enter late, not at tenure 0
+
+
+def _mini(tmp_path, end_dates, with_goals=True):
+    n = len(end_dates)
+    acc = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)], "segment": "smb",
+                        "start_date": "2024-01-01", "end_date": end_dates, "arr": 1000 + 10 * np.arange(n)})
+    acc.to_csv(tmp_path / "accounts.csv", index=False)
+    if with_goals:
+        goals = pd.DataFrame({"goal_id": [f"g{i}" for i in range(n)], "account_id": acc["account_id"], "metric": "leads",
+                              "baseline": 0.0, "target": 10.0, "set_date": "2024-01-01"})
+        goals.to_csv(tmp_path / "goals.csv", index=False)
+        prog = pd.DataFrame({"goal_id": goals["goal_id"], "date": "2024-02-01", "value": np.arange(n) % 11})
+        prog.to_csv(tmp_path / "goal_progress.csv", index=False)
+    (tmp_path / "dataset.yaml").write_text("as_of: '2024-12-31'\n")
+    return load(tmp_path)
+
+
+def test_degenerate_data_gets_plain_reasons(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    no_churn = _mini(tmp_path / "a", [""] * 40)
+    with pytest.raises(A.AnalysisError, match="0 churn events"):
+        A.time_varying_effect(no_churn)
+    no_goals = _mini(tmp_path / "b", ["2024-06-01"] * 40, with_goals=False)
+    with pytest.raises(A.AnalysisError, match="no goals table"):
+        A.naive_effect(no_goals)
+
+
+def test_covariates_are_checked(sample):
+    ds, _, _ = sample
+    with pytest.raises(A.AnalysisError, match="no column 'revenue'"):
+        A.account_covariates(ds, ["revenue"])
+    frame, names, warnings = A.account_covariates(ds, ["log_arr", "seats", "segment"])
+    assert names == ["log_arr", "seats", "segment_mid_market", "segment_smb"] and not warnings
