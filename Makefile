@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data/sample
 OUT ?= reports
 
-.PHONY: setup study test lab lock sample clean help
+.PHONY: setup study test lab lock sample clean help chromium
 
 help:
 	@echo "make study   run the main job on the bundled sample (sets up .venv first)"
@@ -34,7 +34,16 @@ study: $(STAMP)
 	@echo "Reports: $(OUT)/index.html (one folder per study: report.html, results.json, notebook.ipynb)"
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory chromium
 	$(BIN)/python -m pytest
+
+# Headless Chromium renders the reports in the test suite (Debian's package; needs root to install).
+chromium:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium (Debian package) for the report-rendering test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium; the report-rendering test will be skipped"; \
+	else echo "warning: chromium is missing and this is not root; the report-rendering test will be skipped"; fi
 
 # LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 lab: $(STAMP)

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from ._yaml import safe_load
+
 
 class ParamsError(ValueError):
     """Invalid study parameters; the message names the file and the keys."""
@@ -157,7 +159,7 @@ def read(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ParamsError(f"{path}: cannot be read ({exc})") from None
     try:
-        values = yaml.safe_load(text)
+        values = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -178,7 +180,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, raw = text.split("=", 1)
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     if BY_NAME.get(key) is not None and BY_NAME[key].kind in ("str", "date") and value is not None and not isinstance(value, str):

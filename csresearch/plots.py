@@ -5,6 +5,7 @@ Figures carry a title, labelled axes with units, and readable fonts, so they can
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -19,6 +20,15 @@ def use_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=1.0,
                   rc={"figure.figsize": (7.5, 4.2), "figure.dpi": 110, "axes.titleweight": "bold",
                       "axes.titlesize": 12, "savefig.bbox": "tight"})
+
+
+def _log_axis(ax, which: str = "x") -> None:
+    """Log scale with plain tick labels (0.1, 0.2, 0.5, 1, 2) instead of powers of ten."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
 
 
 def _ax(ax, figsize=None):
@@ -75,7 +85,7 @@ def dose_response(curve: pd.DataFrame, *, ax=None, title: str = "Churn hazard by
     if "linear_hr" in curve:
         ax.plot(curve["attainment"], curve["linear_hr"], color="0.3", lw=1, ls="--", label="linear")
     ax.axhline(1, color="0.5", lw=0.8)
-    ax.set_yscale("log")
+    _log_axis(ax, "y")
     ax.set_xlabel("account attainment (0 = no progress, 1 = goals reached)")
     ax.set_ylabel("hazard ratio vs no progress (log scale)")
     ax.set_title(title)
@@ -111,7 +121,7 @@ def forest(rows: pd.DataFrame, *, label: str = "label", ax=None, reference: floa
     if reference is not None:
         ax.axvline(reference, color=PALETTE["attained"], ls="--", lw=1.2, label=f"truth {reference:.2f}")
         ax.legend(frameon=False, loc="lower right")
-    ax.set_xscale("log")
+    _log_axis(ax, "x")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return ax

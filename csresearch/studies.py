@@ -127,10 +127,9 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
 def _raw(path: str | Path) -> dict:
     """The params file's mapping (read and type-checked by params.read, returned with only its own keys)."""
     P.read(path)  # full validation with the file's own name in messages
-    import yaml
+    from ._yaml import safe_load
 
-    values = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
-    return dict(values)
+    return dict(safe_load(Path(path).read_text(encoding="utf-8-sig")) or {})
 
 
 _SEGMENT_CACHE: dict[Path, list[str]] = {}

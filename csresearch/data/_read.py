@@ -320,31 +320,17 @@ def parse_date(value: Any) -> pd.Timestamp | None:
     return None
 
 
-def _dates_as_text_loader():
-    import yaml
-
-    class DatesAsText(yaml.SafeLoader):
-        """safe_load, except that dates stay text: checked strictly here (2024-02-30 is an error
-        naming dataset.yaml, not a traceback), and 2024-01-01T10:00 is not taken for a date."""
-
-    DatesAsText.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    return DatesAsText
-
-
 def read_dataset_yaml(path: Path, data: bytes, errors: list[Problem],
                       warnings: list[Problem]) -> dict[str, Any]:
-    import yaml
+    from .._yaml import safe_load
 
-    _DatesAsText = _dates_as_text_loader()
     name = path.name
     out: dict[str, Any] = {}
     text = decode(name, None, data, errors)
     if text is None:
         return out
     try:
-        doc = yaml.load(text, Loader=_DatesAsText)  # noqa: S506 (a SafeLoader subclass)
+        doc = safe_load(text)
     except Exception as exc:  # yaml.YAMLError, but also anything a constructor raises
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

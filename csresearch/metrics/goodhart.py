@@ -214,23 +214,28 @@ def _trend(frame: pd.DataFrame, y: str, controls: list[str], fe: str, min_accoun
     return out
 
 
+def _p(name: str, value: float) -> str:
+    return f"{name} < 0.001" if value < 0.001 else f"{name} = {value:.3f}"
+
+
 def _sentence(r: dict, base: list[str], alpha: float, min_trend: float) -> str:
     seg, m = r["segment"], r["metric"]
     if not np.isfinite(r["vendor_trend"]):
         return f"{seg}: too few accounts to estimate the trend of {m}."
-    per = f" per {' + '.join(base)}" if r["_per_user"] else " per account"
+    per = f" at constant {' + '.join(base)}" if r["_per_user"] else " per account"
     pct = 100 * (math.exp(r["vendor_trend"]) - 1)
     lo, hi = 100 * (math.exp(r["vendor_ci_low"]) - 1), 100 * (math.exp(r["vendor_ci_high"]) - 1)
     q = r["vendor_q"]
     sig = "significant" if q < alpha else "not significant"
     if q < alpha and 0 < r["vendor_trend"] < min_trend:
         sig += f", below the {100 * (math.exp(min_trend) - 1):.0f}% a year that counts as up"
-    vend = f"{m}{per} changed {pct:+.1f}% per year (95% CI {lo:+.1f}% to {hi:+.1f}%, q = {q:.3g}, {sig})"
+    vend = f"{m}{per} changed {pct:+.1f}% per year (95% CI {lo:+.1f}% to {hi:+.1f}%, {_p('q', q)}, {sig})"
     if not np.isfinite(r["attainment_trend"]):
         return f"{seg}: {vend}; attainment trend not estimable."
     a = r["attainment_trend"]
     att = (f"attainment at a given tenure changed {100 * a:+.1f} points per year "
-           f"(95% CI {100 * r['attainment_ci_low']:+.1f} to {100 * r['attainment_ci_high']:+.1f}, p = {r['attainment_p']:.3g})")
+           f"(95% CI {100 * r['attainment_ci_low']:+.1f} to {100 * r['attainment_ci_high']:+.1f}, "
+           f"{_p('p', r['attainment_p'])})")
     if r["diverging"]:
         return f"{seg}: {vend} while {att}: the vendor metric is up and the customer outcome is not (Goodhart)."
     return f"{seg}: {vend}; {att}: no divergence."
