@@ -302,3 +302,32 @@ def vendor_gap(table: pd.DataFrame, *, segment: str = "all", ax=None, min_cell: 
     ax.set_ylabel("vendor's view (usage)")
     ax.set_title(title if segment == "all" else f"{title}: {segment}")
     return ax
+
+
+def ladder(table: pd.DataFrame, *, ax=None, title: str = "What each level of measurement adds in foresight of churn"):
+    """C-index per maturity level with bootstrap CIs (a :func:`csresearch.maturity.ladder` frame)."""
+    ax = _ax(ax, figsize=(7.5, 3.8))
+    x = table["level"].to_numpy()
+    err = np.vstack([table["c_index"] - table["ci_low"], table["ci_high"] - table["c_index"]])
+    ax.errorbar(x, table["c_index"], yerr=err, fmt="-o", color=PALETTE["both"], ecolor="0.3", capsize=4, lw=2)
+    for xi, c in zip(x, table["c_index"]):
+        ax.annotate(f"{c:.3f}", (xi, c), textcoords="offset points", xytext=(8, -12), fontsize=9)
+    ax.set_xticks(x, [f"level {lv}" for lv in x])
+    ax.set_xlabel("measurement maturity level (2 = usage only ... 5 = partial value)")
+    ax.set_ylabel("C-index (95% bootstrap CI)")
+    ax.set_title(title)
+    return ax
+
+
+def calibration(table: pd.DataFrame, *, metric: str = "health score", ax=None,
+                title: str | None = None):
+    """Monthly churn rate per health-score band with Wilson CIs (a :func:`csresearch.health.calibration` frame)."""
+    ax = _ax(ax, figsize=(7, 3.6))
+    shown = table[~table["suppressed"]]
+    err = np.vstack([shown["monthly_churn"] - shown["ci_low"], shown["ci_high"] - shown["monthly_churn"]]) * 100
+    labels = [f"{a:g}-{b:g}" for a, b in zip(shown["score_from"], shown["score_to"])]
+    ax.bar(labels, shown["monthly_churn"] * 100, color=PALETTE["usage"], yerr=err, capsize=4)
+    ax.set_xlabel(f"{metric} band (lowest fifth to highest fifth)")
+    ax.set_ylabel("churn per 100 account-months")
+    ax.set_title(title or f"Does a better {metric} mean less churn?")
+    return ax

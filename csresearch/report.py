@@ -177,7 +177,27 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
                                    "not_estimated": warnings[-1] if warnings else "no usage or goals"}
 
     res["metrics"] = _metrics(out, ds, p, attempt, fit_models) if fit_models else []
+    res["goodhart"], res["vendor_gap"] = _goodhart_and_gap(out, ds, p, attempt, goals_ok and ds.usage is not None, panel)
     res["maturity"] = _maturity(ds, p)
+    if goals_ok and ds.usage is not None:
+        from .maturity import ladder
+
+        lad = attempt("The maturity ladder", lambda: ladder(ds, panel, usage_metrics=usage_metrics,
+                                                            health_score_metric=p["health_score_metric"],
+                                                            threshold=p["attainment_threshold"],
+                                                            bootstrap=p["bootstrap"], seed=p["seed"], alpha=p["alpha"]))
+        if lad is not None:
+            out.frames["ladder"] = lad
+            res["maturity"]["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "gain", "gain_ci_low",
+                                             "gain_ci_high"]].to_dict("records")
+    if p["health_score_metric"] and fit_models:
+        from .health import audit
+
+        found = attempt("The health-score audit", lambda: audit(ds, p["health_score_metric"], panel=panel,
+                                                                 usage_metrics=usage_metrics, alpha=p["alpha"],
+                                                                 min_cell=m))
+        if found:
+            out.frames["health_calibration"], res["health_score_audit"] = found
     base = res.get("retention_12m")
     if base is not None and 0 < 1 - base < 1:
         design = attempt("The sample-size table", lambda: A.sample_size(1 - base, p["churn_reductions"], alpha=p["alpha"],
@@ -236,6 +256,25 @@ def _metrics(out: StudyResults, ds: Dataset, p: dict, attempt, fit_models: bool)
                         "attrib_effect", "attrib_ci_low", "attrib_ci_high", "attrib_q", "n_accounts", "rationale")
             if c in frame.columns]
     return frame[cols].to_dict("records")
+
+
+def _goodhart_and_gap(out: StudyResults, ds: Dataset, p: dict, attempt, possible: bool, panel) -> tuple[dict | None, dict | None]:
+    from .metrics.goodhart import goodhart_divergence, goodhart_monthly, vendor_customer_gap
+
+    if not possible:
+        return None, None
+    gh = attempt("The Goodhart view", lambda: goodhart_divergence(ds, baseline=p["usage_baseline"], alpha=p["alpha"],
+                                                                   panel=panel))
+    series = attempt("The Goodhart series", lambda: goodhart_monthly(ds, panel=panel))
+    if gh:
+        out.frames["goodhart"] = gh[0]
+    if series:
+        out.frames["goodhart_series"] = series[0]
+    gap = attempt("The vendor-customer gap", lambda: vendor_customer_gap(ds, usage_metric=p["usage_baseline"],
+                                                                          min_cell=p["min_cell"], alpha=p["alpha"]))
+    if gap:
+        out.frames["gap"] = gap[0]
+    return (gh[1] if gh else None), (gap[1] if gap else None)
 
 
 def _maturity(ds: Dataset, p: dict) -> dict:
@@ -399,6 +438,16 @@ def show(r: StudyResults, name: str) -> None:
         plots.c_index_bars(frame)
     elif name == "effects":
         plots.forest(frame, title="Hazard ratio, full versus no attainment: three analyses")
+    elif name == "metrics":
+        plots.metric_quadrants(frame)
+    elif name == "goodhart_series":
+        plots.goodhart_trends(frame, r.frames.get("goodhart"))
+    elif name == "gap":
+        plots.vendor_gap(frame, min_cell=r.params["min_cell"])
+    elif name == "ladder":
+        plots.ladder(frame)
+    elif name == "health_calibration":
+        plots.calibration(frame, metric=r.results["health_score_audit"]["metric"])
     else:
         raise KeyError(name)
     plt.show()
@@ -460,3 +509,61 @@ def maturity_text(r: StudyResults) -> str:
         a = m["assessed"]
         lines.append(f"**From the team's questionnaire: level {a['level']} of 5.** {a['reason']} Next step: {a['next_step']}")
     return "\n\n".join(lines)
+
+
+def goodhart_text(r: StudyResults) -> str:
+    """The Goodhart findings and the vendor-customer gap in plain words (Markdown)."""
+    lines = []
+    g = r.results.get("goodhart")
+    if g:
+        flagged = [row for row in r.frames["goodhart"].to_dict("records") if row.get("diverging")]
+        if flagged:
+            lines += [f"- **{row['sentence']}**" for row in flagged]
+        else:
+            lines.append("- No vendor metric rose while customer attainment stalled: no Goodhart divergence found.")
+    gap = r.frames.get("gap")
+    if gap is not None:
+        cells = gap[gap["segment"] == "all"].set_index("cell")
+        gn, ga = cells.loc["green usage, goals not attained"], cells.loc["green usage, goals attained"]
+        if not (gn["suppressed"] or ga["suppressed"]):
+            days = r.results["vendor_gap"]["horizon_days"]
+            lines.append(f"- **Green is not success.** Accounts whose usage looked healthy but whose goals were not met "
+                         f"churned {gn['churn_rate']:.0%} within {days:.0f} days (95% CI {gn['ci_low']:.0%} to "
+                         f"{gn['ci_high']:.0%}), against {ga['churn_rate']:.0%} ({ga['ci_low']:.0%} to {ga['ci_high']:.0%}) "
+                         "for healthy-looking accounts that met them.")
+    return "\n".join(lines) if lines else "*Not available for this study; see Methods and caveats.*"
+
+
+def maturity_ladder_text(r: StudyResults) -> str:
+    """One sentence per step of the ladder: what the next level of measurement buys in foresight (Markdown)."""
+    lad = r.results["maturity"].get("ladder")
+    if not lad:
+        return ""
+    lines = []
+    for prev, cur in zip(lad, lad[1:]):
+        sig = cur["gain_ci_low"] is not None and cur["gain_ci_low"] > 0
+        lines.append(f"- Level {prev['level']} → {cur['level']} ({cur['knows']}): C-index {prev['c_index']:.3f} → "
+                     f"{cur['c_index']:.3f}, a gain of {cur['gain']:+.3f} (95% CI {cur['gain_ci_low']:+.3f} to "
+                     f"{cur['gain_ci_high']:+.3f}){'' if sig else ': not distinguishable from no gain'}.")
+    return "\n".join(lines)
+
+
+def health_text(r: StudyResults) -> str:
+    """The health-score audit's verdict in plain words (Markdown)."""
+    h = r.results.get("health_score_audit")
+    if not h:
+        return "*No health score was audited (set `health_score_metric` to a usage metric holding one).*"
+    lr = f"; beyond raw usage, likelihood-ratio p = {_p(h['lr_test_p'])}" if h.get("lr_test_p") is not None else ""
+    return (f"**Verdict: {h['verdict']}.** {h['sentence']} On its own it ranks churn risk at C = {h['c_index']:.2f}{lr}. "
+            "The chart shows the monthly churn rate in each fifth of the score: a score worth its place falls band by band.")
+
+
+def metrics_table(r: StudyResults) -> pd.DataFrame | None:
+    """The data-driven metric verdicts for readers: one row per metric (suppressed metrics marked)."""
+    frame = r.frames.get("metrics")
+    if frame is None:
+        return None
+    cols = {"metric": "metric", "kind": "kind", "verdict": "verdict", "relevance_hr": "HR for churn",
+            "relevance_q": "q (relevance)", "attrib_q": "q (moved by usage)", "n_accounts": "accounts"}
+    t = frame[[c for c in cols if c in frame.columns]].rename(columns=cols)
+    return t.round(3).set_index("metric")

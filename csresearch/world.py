@@ -113,7 +113,7 @@ class WorldConfig:
     observed_from: str | None = None
     health_score: bool = True
     # planted effects (log hazard ratios)
-    log_hr_attainment: float = math.log(0.30)  # full vs no attainment
+    log_hr_attainment: float = math.log(0.20)  # full vs no attainment
     log_hr_log_arr: float = -0.15  # per unit of log ARR, within segment
     # Usage acts on churn only through the outcomes it moves (0 by default). A direct effect would confound
     # attainment (engagement drives Goldilocks progress) unless the analysis adjusts for usage.

@@ -53,16 +53,17 @@ def test_planted_roles_recovered(classified, truth):
     roles = {k: v["role"] for k, v in truth["metrics"]["kpis"].items()}
     gold = [k for k, r in roles.items() if r == "goldilocks"]
     hits = [k for k in gold if t.loc[k, "verdict"] == "goldilocks"]
-    # 9 of the 11 planted Goldilocks KPIs on this seed; the two misses (prosecutions_with_evidence,
-    # time_to_fill_days) fail on relevance power (q 0.26 and 0.057), not on attributability
-    assert len(hits) >= 9, t.loc[gold, ["verdict", "relevance_hr", "relevance_q"]]
+    # every planted Goldilocks KPI on this seed (benchmarks/bench_metric_roles.py gives the rate over 20 seeds)
+    assert len(hits) == len(gold), t.loc[gold, ["verdict", "relevance_hr", "relevance_q"]]
     assert all(_flag(t.loc[k, "attributable"]) for k in gold)
     assert not any(t.loc[k, "verdict"] == "papa" for k in gold)
     assert t.loc["company_revenue", "verdict"] == "papa"
     assert t.loc["reports_created", "verdict"] == "mama"
     assert t.loc["health_score", "verdict"] == "noise"
-    assert t.loc["logins", "verdict"] == "mama"
-    assert t.loc["active_users", "verdict"] == "leading_indicator"
+    assert t.loc["logins", "verdict"] in ("mama", "leading_indicator")  # planted as a vendor metric: never goldilocks
+    # the baseline usage metric is moved by usage by definition; the world gives it no churn effect of its own
+    # beyond the outcomes it moves, so whether it stays relevant beyond ARR varies by seed
+    assert t.loc["active_users", "verdict"] in ("leading_indicator", "mama")
 
 
 def test_table_shape_and_invariants(classified, ds):
@@ -101,14 +102,21 @@ def test_minimum_effect_is_what_keeps_health_score_out(ds, classified):
     assert loose.set_index("metric").loc["health_score", "verdict"] == "mama"
 
 
-def test_without_baseline_adjustment_reports_created_looks_relevant(ds):
-    """On its own, reports_created 'predicts' churn exactly as far as usage does: the reason relevance is
-    judged beyond the usage baseline."""
-    table, summary = classify_by_data(ds, adjust_for_baseline=False, kpis=["company_revenue"])
+def test_without_baseline_adjustment_reports_created_looks_relevant(tmp_path):
+    """Where usage itself acts on churn, reports_created 'predicts' churn exactly as far as usage does: the reason
+    relevance is judged beyond the usage baseline."""
+    from csresearch.data import load
+    from csresearch.world import WorldConfig, generate
+
+    generate(WorldConfig(n_accounts=4000, seed=2026, log_hr_engagement=-0.4), tmp_path, fmt="parquet")
+    world = load(tmp_path)
+    table, summary = classify_by_data(world, adjust_for_baseline=False, kpis=["company_revenue"])
     r = table.set_index("metric").loc["reports_created"]
     assert r["relevance_hr"] < 1 and r["relevance_q"] < 0.05
     assert r["verdict"] == "leading_indicator"
     assert summary["adjust_for_baseline"] is False
+    adjusted, _ = classify_by_data(world, kpis=["company_revenue"])
+    assert adjusted.set_index("metric").loc["reports_created", "verdict"] == "mama"
 
 
 def test_insufficient_data_and_thresholds(ds):

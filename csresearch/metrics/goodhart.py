@@ -46,7 +46,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from ..analyses import AnalysisError, attainment_at_tenure
-from ..attainment import DAYS_PER_MONTH, episodes
+from ..attainment import episodes
 from .by_data import bh, jsonable, records, resolve_baseline, usage_metric_names, usage_wide, within_ols
 
 if TYPE_CHECKING:

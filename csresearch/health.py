@@ -1,0 +1,102 @@
+"""The health-score audit: does the vendor's health score (Gainsight, ChurnZero, ... scorecards) earn its place?
+
+Three questions, on the account-month panel (the score as last recorded before each month starts):
+
+1. Does it predict churn on its own? Time-varying Cox hazard ratio per standard deviation of the score, with CI,
+   and its C-index (higher score is read as *healthier*, so the risk score is minus the health score).
+2. Does it add anything beyond raw usage? Likelihood-ratio test of usage + score against usage alone.
+3. Is it calibrated? Monthly churn rate per score band (quintiles), with Wilson CIs: a useful score has churn
+   falling band by band.
+
+Verdict, in plain words: **informative** (predicts churn and adds to usage), **redundant** (predicts churn, but
+usage already tells the same), or **decoration** (does not predict churn).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from .analyses import AnalysisError, usage_features
+from .attainment import episodes
+from .survival import concordance, fit_cox, lr_test
+
+if TYPE_CHECKING:
+    from .data import Dataset
+
+VERDICTS = ("informative", "redundant", "decoration")
+
+
+def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usage_metrics: Iterable[str] | None = None,
+          alpha: float = 0.05, bands: int = 5, min_cell: int = 10) -> tuple[pd.DataFrame, dict]:
+    """Audit the usage metric ``metric`` as a health score. Returns the calibration table and the verdict dict.
+
+    The dict: ``{metric, verdict, sentence, hr_per_sd, ci_low, ci_high, p, c_index, lr_test_p, lr_statistic,
+    usage_metrics, n_rows, n_events}``. The calibration frame: ``band, score_from, score_to, account_months,
+    accounts, churned, monthly_churn, ci_low, ci_high`` (bands with fewer than ``min_cell`` accounts suppressed).
+    """
+    if ds.usage is None:
+        raise AnalysisError("the health-score audit needs a usage table")
+    present = set(ds.usage["metric"])
+    if metric not in present:
+        raise AnalysisError(f"health_score_metric {metric!r} is not a metric of the usage table "
+                            f"({', '.join(sorted(present))})")
+    ep = (panel if panel is not None else episodes(ds)).copy()
+    col = f"usage_{metric}"
+    others = sorted(set(usage_metrics) if usage_metrics is not None else present - {metric})
+    others = [m for m in others if m != metric]
+    usage_cols = usage_features(ep, others) if others else []
+    ep = ep[ep[[col, *usage_cols]].notna().all(axis=1)].reset_index(drop=True)
+    if ep["event"].sum() < 5:
+        raise AnalysisError(f"the health-score audit needs churn events with a recorded score, found {int(ep['event'].sum())}")
+    sd = ep[col].std()
+    if not sd > 0:
+        raise AnalysisError(f"health score {metric!r} does not vary")
+    ep["score_sd"] = (ep[col] - ep[col].mean()) / sd
+    strata = "segment" if ep["segment"].nunique() > 1 else None
+    alone = fit_cox(ep, "stop", "event", ["score_sd"], entry="start", strata=strata, cluster="account_id", alpha=alpha)
+    c = concordance(ep, "stop", "event", -ep["score_sd"].to_numpy(), entry="start", strata=strata)["c_index"]
+    row = alone.loc["score_sd"]
+    predictive = row["p"] < alpha
+    lr = None
+    if usage_cols:
+        base = fit_cox(ep, "stop", "event", usage_cols, entry="start", strata=strata, cluster="account_id")
+        full = fit_cox(ep, "stop", "event", [*usage_cols, "score_sd"], entry="start", strata=strata, cluster="account_id")
+        lr = lr_test(full, base)
+    adds = lr is None or lr["p"] < alpha
+    verdict = "decoration" if not predictive else ("informative" if adds else "redundant")
+    sentence = {
+        "informative": f"The health score {metric} is informative: it predicts churn (HR {row['hr']:.2f} per SD) and adds "
+                       "to what raw usage says.",
+        "redundant": f"The health score {metric} is redundant: it predicts churn (HR {row['hr']:.2f} per SD), but raw usage "
+                     "already carries the same signal.",
+        "decoration": f"The health score {metric} is decoration: it does not predict churn (HR {row['hr']:.2f} per SD, "
+                      f"95% CI {row['ci_low']:.2f} to {row['ci_high']:.2f}); a green score says nothing about renewal.",
+    }[verdict]
+    table = calibration(ep, col, bands=bands, alpha=alpha, min_cell=min_cell)
+    return table, {"metric": metric, "verdict": verdict, "sentence": sentence, "hr_per_sd": float(row["hr"]),
+                   "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "p": float(row["p"]),
+                   "c_index": float(c), "lr_test_p": None if lr is None else float(lr["p"]),
+                   "lr_statistic": None if lr is None else float(lr["statistic"]), "usage_metrics": others,
+                   "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()),
+                   "calibration": table.to_dict("records")}
+
+
+def calibration(panel: pd.DataFrame, score: str, *, bands: int = 5, alpha: float = 0.05, min_cell: int = 10) -> pd.DataFrame:
+    """Monthly churn rate per score band (quantile bands of the account-months), with Wilson CIs.
+
+    Bands with fewer than ``min_cell`` distinct accounts have their counts and rates suppressed (NaN).
+    """
+    cut = pd.qcut(panel[score].rank(method="first"), q=bands, labels=False)
+    grp = panel.assign(band=cut.to_numpy() + 1).groupby("band")
+    table = grp.agg(score_from=(score, "min"), score_to=(score, "max"), account_months=("event", "size"),
+                    accounts=("account_id", "nunique"), churned=("event", "sum")).reset_index()
+    low, high = proportion_confint(table["churned"], table["account_months"], alpha=alpha, method="wilson")
+    table["monthly_churn"] = table["churned"] / table["account_months"]
+    table["ci_low"], table["ci_high"] = np.asarray(low), np.asarray(high)
+    small = table["accounts"] < min_cell
+    table.loc[small, ["account_months", "churned", "monthly_churn", "ci_low", "ci_high"]] = np.nan
+    table["suppressed"] = small
+    return table

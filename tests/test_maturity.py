@@ -1,0 +1,96 @@
+"""The maturity model three ways, and the health-score audit."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch import health, maturity
+from csresearch.analyses import AnalysisError
+from csresearch.attainment import episodes
+from csresearch.data import load
+from csresearch.survival import concordance
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ds = load("data/sample")
+    return ds, episodes(ds)
+
+
+@pytest.mark.parametrize("answers, level, missing", [
+    ({}, 1, ["usage_tracked"]),
+    ({"features_pitched": True, "usage_tracked": True}, 2, ["goals_recorded", "playbooks_per_goal"]),
+    ({"usage_tracked": True, "goals_recorded": True}, 2, ["playbooks_per_goal"]),
+    ({"usage_tracked": True, "goals_recorded": True, "playbooks_per_goal": True, "ecosystem_mapped": True,
+      "early_health_indicators": True}, 4, ["partial_value_recorded"]),
+    ({k: True for k in maturity.PRACTICES}, 5, []),
+    ({"partial_value_recorded": True}, 1, ["usage_tracked"]),  # a level needs every level below it
+])
+def test_assessed_level_from_the_questionnaire(answers, level, missing):
+    res = maturity.assess(answers)
+    assert res["level"] == level and res["missing"] == missing
+    assert res["next_step"] == maturity.NEXT_STEP[level] and res["reason"].startswith(f"Level {level}")
+
+
+def test_questionnaire_errors_name_the_key():
+    with pytest.raises(maturity.MaturityError, match="unknown practice\\(s\\) usage"):
+        maturity.assess({"usage": True})
+    with pytest.raises(maturity.MaturityError, match="true or false for goals_recorded"):
+        maturity.assess({"goals_recorded": "yes"})
+
+
+def test_inferred_level_from_what_the_data_holds(sample):
+    ds, _ = sample
+    assert maturity.infer(ds)["level"] == 5
+    no_progress = ds.__class__(**{**ds.__dict__, "goal_progress": None})
+    assert maturity.infer(no_progress)["level"] == 3
+    one_shot = ds.goal_progress.groupby("goal_id").tail(1)
+    assert maturity.infer(ds.__class__(**{**ds.__dict__, "goal_progress": one_shot}), "health_score")["level"] == 4
+    usage_only = ds.__class__(**{**ds.__dict__, "goals": None, "goal_progress": None})
+    assert maturity.infer(usage_only)["level"] == 2
+    assert maturity.infer(ds.__class__(**{**usage_only.__dict__, "usage": None}))["level"] == 1
+
+
+def test_the_ladder_climbs_on_the_synthetic_world(sample):
+    ds, panel = sample
+    lad = maturity.ladder(ds, panel, health_score_metric="health_score", bootstrap=200, seed=1)
+    assert lad["level"].tolist() == [2, 3, 4, 5]
+    c = lad["c_index"].to_numpy()
+    assert c[3] > c[0] + 0.02 and np.all(np.diff(c) > -0.005)
+    assert lad.loc[3, "gain_ci_low"] > 0  # partial value buys foresight beyond level 4
+    assert (lad["ci_low"] < lad["c_index"]).all() and (lad["c_index"] < lad["ci_high"]).all()
+    # the fast bootstrap's point estimate is exactly Harrell's C
+    ep, features = maturity.ladder_features(ds, panel, health_score_metric="health_score")
+    score = np.log1p(ep["usage_active_users"].to_numpy())
+    point, draws = maturity._bootstrap_c(ep, [score], "segment", 20, 3)
+    assert point[0] == pytest.approx(concordance(ep, "stop", "event", score, entry="start", strata="segment")["c_index"],
+                                     abs=1e-12)
+    assert draws.shape == (20, 1) and draws.std() > 0
+
+
+def test_the_noisy_health_score_is_decoration(sample):
+    ds, panel = sample
+    table, res = health.audit(ds, "health_score", panel=panel)
+    assert res["verdict"] == "decoration" and "decoration" in res["sentence"]
+    assert res["ci_low"] <= 1 <= res["ci_high"]
+    assert len(table) == 5 and table["account_months"].sum() == res["n_rows"]
+
+
+def test_a_score_built_from_attainment_is_informative(sample):
+    ds, panel = sample
+    rng = np.random.default_rng(0)
+    # a health score that reads each account's attainment at the start of the month (plus noise), recorded monthly
+    att = panel[["account_id", "month", "attainment"]].rename(columns={"month": "date"})
+    att["value"] = np.clip(np.round(100 * att["attainment"] + rng.normal(0, 5, len(att))), 0, 100)
+    att["metric"] = "outcome_score"
+    usage = pd.concat([ds.usage, att[["account_id", "date", "metric", "value"]]], ignore_index=True)
+    with_score = ds.__class__(**{**ds.__dict__, "usage": usage})
+    _, res = health.audit(with_score, "outcome_score", usage_metrics=["active_users", "logins", "reports_created"])
+    assert res["verdict"] == "informative" and res["hr_per_sd"] < 1 and res["lr_test_p"] < 0.001
+
+
+def test_audit_errors_are_plain(sample):
+    ds, _ = sample
+    with pytest.raises(AnalysisError, match="not a metric of the usage table"):
+        health.audit(ds, "nps")
