@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 DATA ?= data/sample
 OUT ?= reports
 
-.PHONY: setup study test lab lock sample clean help chromium
+.PHONY: setup study test lab lessons lock sample clean help chromium
 
 help:
 	@echo "make study   run the main job on the bundled sample (sets up .venv first)"
 	@echo "make test    run the whole test suite (sets up .venv first)"
 	@echo "make lab     open JupyterLab at notebooks/ with csresearch importable"
+	@echo "make lessons build the course: student copies and offline HTML in build/lessons/"
 	@echo "make sample  regenerate data/sample from its fixed seed"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
@@ -48,6 +49,10 @@ chromium:
 # LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# The course: student copies (no outputs, no solutions) and an offline HTML rendering with a contents page.
+lessons: $(STAMP)
+	$(BIN)/python notebooks/lessons/build_course.py all
 
 sample: $(STAMP)
 	$(BIN)/python data/make_sample.py

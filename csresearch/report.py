@@ -318,7 +318,7 @@ def executive_summary(r: StudyResults) -> str:
             f"- **Usage ranks churn risk at least as well as outcomes here.** Usage alone: C = {c['usage']:.2f}; outcome "
             f"attainment: C = {c['attainment']:.2f}; both: C = {c['both']:.2f} (0.5 is a coin toss).")
         lines.append(f"  Adding attainment to usage improves the model {'clearly' if uvo['lr_test_p'] < 0.05 else 'not significantly'} "
-                     f"(likelihood-ratio test p = {_p(uvo['lr_test_p'])}).")
+                     f"(likelihood-ratio test p {_p(uvo['lr_test_p'])}).")
     lm = eff["landmark"]
     if lm.get("hr") is not None:
         lines.append(f"- **Checked a second way.** Among the {lm['n_at_risk']:,} accounts still active after "
@@ -350,9 +350,10 @@ def executive_summary(r: StudyResults) -> str:
 
 
 def _p(p: float | None) -> str:
+    """A p-value for a sentence that reads "p {_p(x)}": "= 0.012", "< 0.001"."""
     if p is None:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return "not available"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def methods_text(r: StudyResults) -> str:
@@ -478,7 +479,7 @@ def dose_response_text(r: StudyResults) -> str:
              "is close to a straight line on the log scale (no significant bend)")
     return (f"Relative to no progress, the churn hazard is {at['0.25']:.2f} times as high at a quarter of the way to the "
             f"goals, {at['0.5']:.2f} at halfway and {at['1']:.2f} at full attainment: partial value counts. The curve "
-            f"{shape}; likelihood-ratio p = {_p(d['lr_nonlinearity_p'])}.")
+            f"{shape}; likelihood-ratio p {_p(d['lr_nonlinearity_p'])}.")
 
 
 def sample_size_table(r: StudyResults) -> pd.DataFrame | None:
@@ -553,7 +554,7 @@ def health_text(r: StudyResults) -> str:
     h = r.results.get("health_score_audit")
     if not h:
         return "*No health score was audited (set `health_score_metric` to a usage metric holding one).*"
-    lr = f"; beyond raw usage, likelihood-ratio p = {_p(h['lr_test_p'])}" if h.get("lr_test_p") is not None else ""
+    lr = f"; beyond raw usage, likelihood-ratio p {_p(h['lr_test_p'])}" if h.get("lr_test_p") is not None else ""
     return (f"**Verdict: {h['verdict']}.** {h['sentence']} On its own it ranks churn risk at C = {h['c_index']:.2f}{lr}. "
             "The chart shows the monthly churn rate in each fifth of the score: a score worth its place falls band by band.")
 

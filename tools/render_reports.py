@@ -23,7 +23,7 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-def render(html: Path, png: Path, width: int = 1280, height: int = 6000) -> Path:
+def render(html: Path, png: Path, width: int = 1280, height: int = 12000) -> Path:
     exe = chromium()
     if exe is None:
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install chromium)")

@@ -35,9 +35,12 @@ ROOT = HERE.parents[1]
 OUT = ROOT / "build" / "lessons"
 KERNEL = "python3"
 SOLUTION_TAG = "solution"
-#: An HTML attribute that would load something from the network (the course must open offline).
-EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']\s*(https?:)?//""", re.I)
+#: Markup that would load something from the network (the course must open offline). Plain links to documentation
+#: (``<a href="https://...">``) load nothing and are allowed.
+EXTERNAL = re.compile(r"""src\s*=\s*["']\s*(https?:)?//|<link[^>]*href\s*=\s*["']\s*(https?:)?//"""
+                      r"""|url\(\s*["']?\s*(https?:)?//|@import\s+["']\s*(https?:)?//""", re.I)
 LESSON_LINK = re.compile(r"""href=(["'])\.\./(\d\d_[A-Za-z0-9_]+)/lesson\.ipynb\1""")
+CONTENTS_LINK = re.compile(r"""href=(["'])\.\./README\.md\1""")
 
 
 def lessons(selected: list[str] | None = None) -> list[Path]:
@@ -154,6 +157,7 @@ def build_html(paths: list[Path], out: Path) -> list[Path]:
         nb = read(path)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.parent.name}})
         body = LESSON_LINK.sub(lambda m: f"href={m.group(1)}{m.group(2)}.html{m.group(1)}", body)
+        body = CONTENTS_LINK.sub(lambda m: f"href={m.group(1)}index.html{m.group(1)}", body)
         dest = dest_root / f"{path.parent.name}.html"
         dest.write_text(_offline(body, dest.name), encoding="utf-8")
         entries.append((path, nb, dest))
