@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,7 @@ import pandas as pd
 
 from . import __version__
 from . import analyses as A
+from ._json import jsonable
 from .attainment import episodes
 from .cohorts import retention_matrix, survival_table
 from .data import Dataset, load
@@ -48,23 +50,6 @@ class StudyResults:
         return self.params["segment"] or "all segments"
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, pd.Timestamp):
-        return str(value.date())
-    return value
-
-
 def _empty_effect(reason: str) -> dict:
     return {**{k: None for k in EFFECT_KEYS}, "not_estimated": reason}
 
@@ -86,6 +71,7 @@ def _git_commit() -> str | None:
 def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     """Run every analysis of a study. ``params`` are validated study parameters (see :mod:`csresearch.params`)."""
     p = params
+    started = time.perf_counter()
     if ds is None:
         ds = load(p["data_dir"], as_of=p["as_of"])
     full = ds
@@ -209,7 +195,8 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     res["run"] = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": full.fingerprint(),
                   "data_dir": str(p["data_dir"]), "python": platform.python_version(),
                   "as_of_source": getattr(full, "as_of_source", None)}
-    out.results = _clean(res)
+    res["timings"] = {"analysis": round(time.perf_counter() - started, 2)}
+    out.results = jsonable(res)
     effects = effects_table(out)
     if len(effects):
         out.frames["effects"] = effects

@@ -18,7 +18,7 @@ import statsmodels.api as sm  # noqa: E402
 from csresearch.analyses import AnalysisError  # noqa: E402
 from csresearch.data import load  # noqa: E402
 from csresearch.metrics import DATA_COLUMNS, classify_by_data, data_verdict  # noqa: E402
-from csresearch.metrics.by_data import (kpi_changes, stratified_c, usage_index, usage_wide,  # noqa: E402
+from csresearch.metrics.by_data import (kpi_changes, usage_index, usage_wide,  # noqa: E402
                                         within_ols)
 from csresearch.survival import concordance  # noqa: E402
 
@@ -195,18 +195,6 @@ def test_within_ols_matches_dummy_regression():
     assert res["coef"] == pytest.approx(ref.params["x"], rel=1e-9)
     assert res["ci_low"] < 0.7 < res["ci_high"]
     assert res["n_clusters"] == n_g and res["n_obs"] == g.size
-
-
-def test_stratified_c_single_stratum_equals_concordance():
-    rng = np.random.default_rng(3)
-    n = 400
-    start = rng.integers(0, 50, n).astype(float)
-    stop = start + rng.integers(1, 30, n)
-    df = pd.DataFrame({"start": start, "stop": stop, "event": rng.integers(0, 2, n), "s": rng.integers(0, 2, n)})
-    score = rng.normal(size=n)
-    ref = concordance(df, "stop", "event", score, entry="start")["c_index"]
-    assert stratified_c(df, score, None) == pytest.approx(ref)
-    assert stratified_c(df, np.zeros(n), "s") == pytest.approx(0.5)
 
 
 def test_kpi_changes_by_hand(ds):

@@ -258,3 +258,10 @@ def test_reports_render_in_headless_chromium(run_all, tmp_path):
         img = np.asarray(Image.open(png).convert("L"), dtype=float)
         assert img.shape[1] == 1280
         assert img.std() > 10, f"{png.name} looks blank"
+
+
+def test_kernels_get_their_own_ipc_sockets():
+    """Parallel kernels never share or race for a socket: each manager names its own IPC path up front."""
+    a, b = studies.IPCKernelManager(), studies.IPCKernelManager()
+    assert a.transport == b.transport == "ipc"
+    assert a.ip != b.ip and Path(a.ip).is_absolute() and len(a.ip) < 90

@@ -76,6 +76,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from .._json import jsonable, records
 from ..analyses import AnalysisError, account_covariates
 from ..attainment import DAYS_PER_MONTH, episodes, goal_attainment
 from ..survival import concordance, fit_cox
@@ -201,53 +202,9 @@ def bh(p: pd.Series) -> pd.Series:
     return q
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars turned into Python ones and NaN / inf / NA into ``None`` (recursively)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, pd.Timestamp):
-        return str(value.date())
-    return value if isinstance(value, str) else str(value)
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    """A frame as a JSON-serialisable list of row dicts."""
-    return [jsonable(r) for r in frame.astype(object).to_dict(orient="records")]
-
-
-def stratified_c(frame: pd.DataFrame, score: np.ndarray, strata: str | None) -> float:
-    """Harrell's C of ``score`` on ``(start, stop]`` rows, comparing rows only within ``strata``.
-
-    The counts of :func:`csresearch.survival.concordance` are summed over strata: C = (concordant + tied / 2) /
-    comparable pairs. A constant score gives 0.5.
-    """
-    score = np.asarray(score, dtype=float)
-    if strata is None:
-        groups = [np.arange(len(frame))]
-    else:
-        codes = pd.factorize(frame[strata])[0]
-        groups = [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
-    conc = tied = pairs = 0
-    for idx in groups:
-        sub = frame.iloc[idx]
-        if sub["event"].sum() == 0:
-            continue
-        c = concordance(sub, "stop", "event", score[idx], entry="start")
-        conc += c["concordant"]
-        tied += c["tied_score"]
-        pairs += c["n_pairs"]
-    return (conc + 0.5 * tied) / pairs if pairs else float("nan")
+def _c(rows: pd.DataFrame, score: np.ndarray, strata: str | None) -> float:
+    """Harrell's C of ``score`` on the panel's ``(start, stop]`` rows, within strata."""
+    return concordance(rows, "stop", "event", np.asarray(score, dtype=float), entry="start", strata=strata)["c_index"]
 
 
 def _catalog_owners(catalog) -> dict[str, str]:
@@ -313,7 +270,7 @@ def _relevance_one(rows: pd.DataFrame, term: str, base_cols: list[str], cov_cols
         out.update({"coef": float(r["coef"]), "se": float(r["se"]), "hr": float(r["hr"]),
                     "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "p": float(r["p"])})
         full_score = rows[covs].to_numpy(float) @ fit["coef"].to_numpy()
-        out["c_full"] = stratified_c(rows, full_score, strata)
+        out["c_full"] = _c(rows, full_score, strata)
         if compare_baseline:
             reduced = [c for c in covs if c != term]
             out["c_baseline"] = 0.5 if not reduced else float("nan")
@@ -322,7 +279,7 @@ def _relevance_one(rows: pd.DataFrame, term: str, base_cols: list[str], cov_cols
                     fit0 = fit_cox(rows, "stop", "event", reduced, entry="start", strata=strata,
                                    cluster="account_id", engine="numpy")
                     score0 = rows[reduced].to_numpy(float) @ fit0["coef"].to_numpy()
-                    out["c_baseline"] = stratified_c(rows, score0, strata)
+                    out["c_baseline"] = _c(rows, score0, strata)
                 except ValueError:
                     pass
             out["c_gain"] = out["c_full"] - out["c_baseline"]

@@ -47,7 +47,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from ..analyses import AnalysisError, attainment_at_tenure
 from ..attainment import episodes
-from .by_data import bh, jsonable, records, resolve_baseline, usage_metric_names, usage_wide, within_ols
+from .._json import jsonable, records
+from .by_data import bh, resolve_baseline, usage_metric_names, usage_wide, within_ols
 
 if TYPE_CHECKING:
     from ..data import Dataset
