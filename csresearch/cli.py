@@ -13,16 +13,31 @@ from . import __version__
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .world import WorldConfig, generate
+    from .world import WorldConfig, generate, simulate, write, write_events
 
     config = WorldConfig(n_accounts=args.accounts, seed=args.seed, as_of=args.as_of,
                          observed_from=args.observed_from, health_score=not args.no_health_score)
     out = Path(args.out)
-    truth = generate(config, out, fmt=args.format, overwrite=args.force)
+    n_events = args.events_per_account_month
+    if n_events is None:
+        truth = generate(config, out, fmt=args.format, overwrite=args.force)
+    else:
+        if not n_events > 0:
+            raise ValueError("--events-per-account-month must be greater than 0")
+        if out.exists() and not args.force and (out / "events").exists():
+            raise FileExistsError(f"{out} already holds events/; use --force to replace them")
+        tables, truth = simulate(config)
+        write(tables, truth, out, fmt=args.format, overwrite=args.force)
+        ev = write_events(tables, out, n_events, seed=args.seed, as_of=truth["as_of"])
+        del tables
     r = truth["realised"]
     print(f"wrote {out}/ ({args.format}): {r['n_accounts']} accounts, {r['n_churned']} churned, "
           f"{r['n_goals']} goals, {r['n_goal_progress']} progress rows, {r['n_usage']} usage rows; "
           f"truth in {out / 'truth.json'}")
+    if n_events is not None:
+        print(f"wrote {out / 'events'}/: {ev['events']:,} events in {ev['parts']} Parquet parts "
+              f"({ev['scale']:.6g} events per unit of active_users/logins/reports_created; usage.{args.format} "
+              "kept and used by validate: remove it to analyse the aggregated events)")
     return 0
 
 
@@ -100,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a snapshot export: accounts that churned before this date are left out "
                         "and the date is recorded in dataset.yaml (left truncation)")
     g.add_argument("--no-health-score", action="store_true", help="leave the vendor health score out of usage")
+    g.add_argument("--events-per-account-month", dest="events_per_account_month", type=float, default=None,
+                   metavar="N",
+                   help="also write raw events (events/part-*.parquet) averaging N per account-month: session, "
+                        "login and report_created, whose monthly counts follow active_users, logins and "
+                        "reports_created (default: no events). usage is still written and wins in validate")
     g.add_argument("--force", action="store_true", help="replace the contract files of an existing folder")
     g.set_defaults(func=_cmd_generate)
 

@@ -477,3 +477,96 @@ def generate(config: WorldConfig, out: Path | str, fmt: str = "csv", overwrite: 
     tables, truth = simulate(config)
     write(tables, truth, out, fmt=fmt, overwrite=overwrite)
     return truth
+
+
+# ---- raw events (optional): `csresearch generate --events-per-account-month N` ---------------------
+
+#: usage metric -> the event type whose monthly count follows it (health_score is a score, not a count)
+EVENT_TYPES = {"active_users": "session", "logins": "login", "reports_created": "report_created"}
+EVENTS_PER_PART = 2_000_000  # about this many events per Parquet part (whole accounts per part)
+
+
+def event_scale(usage: pd.DataFrame, per_account_month: float) -> float:
+    """Events per unit of usage value: ``N / mean over account-months of (active_users + logins + reports_created)``."""
+    counted = usage[usage["metric"].isin(list(EVENT_TYPES))]
+    n_account_months = len(usage[["account_id", "date"]].drop_duplicates())
+    total = float(counted["value"].sum())
+    return 0.0 if total == 0 or n_account_months == 0 else per_account_month * n_account_months / total
+
+
+def write_events(tables: dict[str, pd.DataFrame], out: Path | str, per_account_month: float, seed: int,
+                 as_of: str | pd.Timestamp, events_per_part: int = EVENTS_PER_PART) -> dict:
+    """Write raw events to ``out/events/part-NNNNN.parquet`` whose aggregation reproduces the usage's levels.
+
+    For every usage row of ``active_users``, ``logins`` and ``reports_created`` (account, month), the number of
+    events of type ``session``, ``login`` and ``report_created`` is ``floor(value * scale + 0.5)`` with
+    ``scale = per_account_month / mean over account-months of (active_users + logins + reports_created)``, so the
+    events average about ``per_account_month`` per account-month and their monthly counts keep the metrics'
+    relative levels (0 events: no row after aggregation). Each event's ``ts`` is uniform (whole seconds) over
+    the part of the month the account was active: from the later of the month start and start_date, to the
+    earlier of the next month, the day after end_date and the day after as_of. health_score has no events.
+
+    Streaming: whole accounts per part (about ``events_per_part`` events), one ``pq.write_table`` per part,
+    so memory is bounded by a part (plus the usage table). Deterministic: part ``i`` draws from
+    ``default_rng([seed, i])``. Columns: account_id string, ts timestamp[us], event string (zstd).
+    Nothing else in ``out`` is touched; an existing ``events/`` folder is replaced.
+    """
+    out = Path(out)
+    usage, accounts = tables["usage"], tables["accounts"]
+    scale = event_scale(usage, per_account_month)
+    folder = out / "events"
+    if folder.exists():
+        for p in folder.glob("part-*.parquet"):
+            p.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(EVENT_TYPES.values())
+    sub = usage[usage["metric"].isin(list(EVENT_TYPES))]
+    acc_pos = pd.Index(accounts["account_id"]).get_indexer(sub["account_id"])
+    counts = np.floor(sub["value"].to_numpy(dtype=float) * scale + 0.5).astype(np.int64)
+    keep = counts > 0
+    acc_pos, counts = acc_pos[keep], counts[keep]
+    etype = pd.Index(list(EVENT_TYPES)).get_indexer(sub["metric"].to_numpy()[keep])
+    month = sub["date"].to_numpy(dtype="datetime64[s]")[keep].astype(np.int64)
+    # usage is sorted by account_id (signup order), so each account's rows are contiguous
+    order = np.argsort(acc_pos, kind="stable")
+    acc_pos, counts, etype, month = acc_pos[order], counts[order], etype[order], month[order]
+    start = accounts["start_date"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    end_raw = accounts["end_date"].to_numpy(dtype="datetime64[s]")
+    day = 86_400
+    limit = pd.Timestamp(as_of).normalize().value // 10**9 + day
+    end = np.where(np.isnat(end_raw), limit, end_raw.astype(np.int64) + day)
+    next_month = (month.astype("datetime64[s]").astype("datetime64[M]") + np.timedelta64(1, "M")
+                  ).astype("datetime64[s]").astype(np.int64)
+    lo = np.maximum(month, start[acc_pos])
+    hi = np.minimum(np.minimum(next_month, end[acc_pos]), limit)
+    ids = accounts["account_id"].to_numpy(dtype=object)
+    id_arr = pa.array(ids, type=pa.string())
+    name_arr = pa.array(names, type=pa.string())
+    # part boundaries: whole accounts, about events_per_part events each
+    per_account = np.bincount(acc_pos, weights=counts, minlength=len(ids))
+    cum = np.cumsum(per_account)
+    cuts = np.searchsorted(cum, np.arange(events_per_part, cum[-1] if len(cum) else 0, events_per_part), side="left")
+    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(ids)]]).clip(0, len(ids)))
+    row_bounds = np.searchsorted(acc_pos, bounds, side="left")
+    schema = pa.schema([("account_id", pa.string()), ("ts", pa.timestamp("us")), ("event", pa.string())])
+    n_events, n_parts = 0, 0
+    for i in range(len(bounds) - 1):
+        r0, r1 = row_bounds[i], row_bounds[i + 1]
+        c = counts[r0:r1]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        rng = np.random.default_rng([seed, i])
+        rep = np.repeat(np.arange(r0, r1), c)
+        span = np.maximum(hi[rep] - lo[rep], 1)
+        ts = lo[rep] + np.floor(rng.random(total) * span).astype(np.int64)
+        table = pa.table({
+            "account_id": id_arr.take(pa.array(acc_pos[rep])),
+            "ts": pa.array(ts * 1_000_000, type=pa.timestamp("us")),
+            "event": name_arr.take(pa.array(etype[rep])),
+        }, schema=schema)
+        pq.write_table(table, folder / f"part-{n_parts:05d}.parquet", compression="zstd", store_schema=False)
+        n_events += total
+        n_parts += 1
+        del table, rep, span, ts
+    return {"events": n_events, "parts": n_parts, "scale": scale, "folder": str(folder)}

@@ -5,7 +5,15 @@
 
 A folder holds one file per table, ``NAME.csv`` or ``NAME.parquet`` (Parquet wins), an optional
 ``dataset.yaml`` (as_of, observed_from, description). ``accounts`` is required; ``goals``,
-``goal_progress`` (needs goals) and ``usage`` are optional; ``events`` is left to a later step.
+``goal_progress`` (needs goals) and ``usage`` are optional.
+
+``events`` (``events.parquet``, a folder ``events/`` of Parquet parts, or ``events.csv``) are
+aggregated into the monthly ``usage`` table by :mod:`csresearch.events` (DuckDB, out of core: the
+events never enter pandas) *only when the folder has no usage table*. With both, usage wins and the
+events are reported as present but not read: merging would count the same activity twice when the
+usage was itself derived from the events. Event problems are errors (exit 2), like usage's, and are
+found in DuckDB (see :func:`csresearch.events.check`); events take part in the as_of default
+(latest day of a timestamp, ``events.ts``).
 
 Loaded frames keep the file's row order and every column. Contract columns get their contract
 types: ids and other text as ``object`` columns of ``str``, dates as ``datetime64[ns]`` (end_date
@@ -13,7 +21,8 @@ NaT while active), numbers as ``float64`` (arr NaN when empty, goal weight 1.0 w
 Absent optional columns are added (arr, due_date, weight). Extra columns keep the types pandas
 infers (CSV) or the stored types (Parquet).
 
-Nothing is ever written to the input folder: every file is read once into memory.
+Nothing is ever written to the input folder: every table file is read once into memory, except the
+events, which DuckDB scans in place (their bytes are streamed into the fingerprint).
 """
 from __future__ import annotations
 
@@ -116,6 +125,18 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
 
     files = find_files(folder, errors, warnings)
     digest = hashlib.sha256()
+    events, con = None, None
+    if "usage" not in files.tables:
+        from ..events import find_events
+        events, shadow = find_events(folder)
+        # find_files already warned about events.csv next to events.parquet
+        warnings.extend(p for p in shadow if "events/" in (p.file, events.name))
+        if events is not None:
+            files.not_read = [n for n in files.not_read if n != events.name]
+            from ..events import connect
+            con = connect()
+    elif (folder / "events").is_dir():
+        files.not_read.append("events/")
 
     def read_bytes(p: Path) -> bytes | None:
         try:
@@ -145,6 +166,14 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
         data = read_bytes(files.dataset_yaml)
         if data is not None:
             meta = read_dataset_yaml(files.dataset_yaml, data, errors, warnings)
+
+    if events is not None:
+        try:
+            events.digest(digest)
+        except OSError as exc:
+            errors.append(Problem("events", events.name, None, "unreadable",
+                                  f"{events.name}: cannot be read: {exc.strerror}"))
+            events = None
 
     # Plain Python from here to stage 1, where pandera has nothing to hold: which files exist
     # (needs_goals, no_progress table) and, below, the scalars as_of and observed_from.
@@ -190,6 +219,14 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
                     m = typed[table][col].max()
                     if pd.notna(m) and (latest is None or m > latest[0]):
                         latest = (m, f"{table}.{col}")
+        if events is not None:
+            from ..events import latest_date
+            try:
+                ev_latest = latest_date(events, con=con)
+            except Exception:  # reported by the events checks below
+                ev_latest = None
+            if ev_latest is not None and (latest is None or ev_latest > latest[0]):
+                latest = (ev_latest, "events.ts")
         if latest is not None:
             as_of, source = latest[0], f"latest date in the data: {latest[1]}"
         elif "accounts" in raws:
@@ -212,6 +249,19 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
                 run(schema, frame, raw, ctx, errors, warnings)
         _guarded(raw, errors, stage2)
 
+    n_events = None
+    if events is not None:
+        from ..events import check as check_events
+        acc_file = raws["accounts"].file if "accounts" in raws else "accounts"
+        try:
+            ev_errors, n_events = check_events(events, typed.get("accounts"), as_of,
+                                               accounts_file=acc_file, con=con)
+            errors.extend(ev_errors)
+        except Exception as exc:  # an unreadable file, or a bug here: never a traceback
+            errors.append(Problem("events", events.name, None, "unreadable",
+                                  f"{events.name}: could not be read: {type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''}"))
+
     # one table after the other (dataset.yaml and folder-level problems first), stages in order
     errors.sort(key=table_order)
     warnings.sort(key=table_order)
@@ -227,15 +277,25 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
     if errors:
         return report, None
 
+    usage_frame = None
+    if events is not None:
+        from ..events import aggregate as aggregate_events
+        usage_frame = aggregate_events(events, con=con)
+        report.summary["rows"]["usage"] = len(usage_frame)
+        report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
+
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
     accounts = frames["accounts"]
     report.summary["segments"] = {str(k): int(v) for k, v in
                                   accounts["segment"].value_counts().sort_index().items()}
     dataset = Dataset(
         path=folder, accounts=accounts, goals=frames.get("goals"),
-        goal_progress=frames.get("goal_progress"), usage=frames.get("usage"),
+        goal_progress=frames.get("goal_progress"),
+        usage=usage_frame if usage_frame is not None else frames.get("usage"),
         as_of=pd.Timestamp(as_of), observed_from=observed_from, description=meta.get("description"),
-        files={t: raws[t].path for t in TABLES if t in raws}, warnings=list(warnings),
+        files={**{t: raws[t].path for t in TABLES if t in raws},
+               **({"usage": events.path, "events": events.path} if events is not None else {})},
+        warnings=list(warnings),
         as_of_source=source, _fingerprint=digest.hexdigest())
     return report, dataset
 

@@ -56,7 +56,8 @@ class ValidationReport:
             for table, n in s.get("rows", {}).items():
                 lines.append(f"{table:<{width}}  {_count(n, 'row')} ({s['files'][table]})")
             for name in s.get("not_read", []):
-                lines.append(f"{'':<{width}}  {name}: present, not read by validate")
+                lines.append(f"{'':<{width}}  {name}: present, not read by validate "
+                             "(the usage table wins; events are aggregated only when there is none)")
             src = s.get("as_of_source")
             lines.append(f"{'as_of':<{width}}  {s.get('as_of')}" + (f" ({src})" if src else ""))
             obs = s.get("observed_from")

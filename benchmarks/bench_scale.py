@@ -1,0 +1,279 @@
+"""Benchmark at scale: events -> monthly usage (DuckDB vs pandas), the attainment panel, time-varying Cox.
+
+    .venv/bin/python benchmarks/bench_scale.py                      # 100k accounts, ~10M and ~100M events
+    .venv/bin/python benchmarks/bench_scale.py --sizes 5 --repeats 3 # only ~10M events
+
+Every measurement runs in its own subprocess (a fresh interpreter, so peak memory is that one job's:
+the child's VmHWM from /proc/self/status, and the parent's polling of its VmRSS); the time is the operation's own wall time, measured in
+the child (imports and interpreter start excluded). Runs of the compared implementations are
+interleaved (agg, scan, pandas, agg, scan, pandas, ...) so their ratios come from the same minutes of a
+shared machine; figures are medians. A pandas run whose resident memory passes ``--rss-limit-gb`` is
+stopped by the parent, which reports the memory and time at which it was stopped.
+
+Writes BENCHMARKS.md at the repository root (machine, versions, tables) and prints the same tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+# -- children: one measurement each ------------------------------------------------------------------
+
+def child(kind: str, path: str) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    out: dict = {}
+    if kind == "duckdb_agg":
+        from csresearch.events import aggregate
+        t0 = time.perf_counter()
+        out["rows"] = len(aggregate(Path(path)))
+    elif kind in ("duckdb_count", "duckdb_scan"):
+        from csresearch.events import connect
+        con = connect()
+        t0 = time.perf_counter()
+        sel = "count(*)" if kind == "duckdb_count" else "sum(length(account_id)), sum(epoch_us(ts)), sum(length(event))"
+        out["rows"] = str(con.execute(f"SELECT {sel} FROM read_parquet('{path}/*.parquet')").fetchall()[0][0])
+    elif kind == "pandas_agg":
+        t0 = time.perf_counter()
+        df = pd.read_parquet(path, columns=["account_id", "ts", "event"])
+        month = df["ts"].to_numpy().astype("datetime64[M]").astype("datetime64[ns]")
+        agg = (df.assign(date=month).groupby(["account_id", "date", "event"], sort=True).size()
+               .rename("value").reset_index())
+        out["rows"] = len(agg)
+    elif kind in ("episodes", "cox_ours", "cox_lifelines"):
+        from csresearch.attainment import episodes
+        from csresearch.data import load
+        ds = load(path)
+        if kind == "episodes":
+            t0 = time.perf_counter()
+            ep = episodes(ds)
+            out["rows"] = len(ep)
+        else:
+            ep = episodes(ds)
+            ep = ep[ep["goals_set"] > 0].reset_index(drop=True)
+            ep["account"] = pd.factorize(ep["account_id"])[0]
+            cov = ["attainment"]
+            t0 = time.perf_counter()
+            if kind == "cox_ours":
+                from csresearch.survival import fit_cox
+                res = fit_cox(ep, "stop", "event", cov, entry="start", cluster="account")
+                out["coef"] = float(res["coef"].iloc[0])
+            else:
+                import warnings
+                from lifelines import CoxTimeVaryingFitter
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ctv = CoxTimeVaryingFitter().fit(ep[["account", "start", "stop", "event"] + cov], event_col="event",
+                                                     start_col="start", stop_col="stop", id_col="account")
+                out["coef"] = float(ctv.params_.iloc[0])
+            out["rows"] = len(ep)
+    else:
+        raise SystemExit(f"unknown kind {kind}")
+    out["seconds"] = time.perf_counter() - t0
+    with open("/proc/self/status") as f:  # VmHWM: this process's peak RSS since exec (ru_maxrss is not:
+        for line in f:                     # it carries the forking parent's RSS over the exec)
+            if line.startswith("VmHWM:"):
+                out["hwm_gb"] = int(line.split()[1]) / 2**20
+    return out
+
+
+def measure(kind: str, path: Path, rss_limit_gb: float) -> dict:
+    """Run one child; its result plus peak RSS in GB (or how far it got before being stopped)."""
+    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    t0, peak, killed = time.perf_counter(), 0.0, False
+    status_file = f"/proc/{proc.pid}/status"
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            with open(status_file) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        peak = max(peak, int(line.split()[1]) / 2**20)
+        except OSError:
+            pass
+        if peak > rss_limit_gb and not killed:
+            proc.kill()
+            killed = True
+        time.sleep(0.05)
+    stdout = proc.stdout.read()
+    stderr = proc.stderr.read()
+    if killed:
+        return {"stopped": True, "peak_gb": peak, "seconds": time.perf_counter() - t0}
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {"failed": stderr.strip().splitlines()[-1] if stderr.strip() else "failed", "peak_gb": peak,
+                "seconds": time.perf_counter() - t0}
+    res = json.loads(stdout.strip().splitlines()[-1])
+    res["peak_gb"] = max(peak, res.get("hwm_gb", 0.0))
+    return res
+
+
+def median_of(results: list[dict]) -> dict:
+    ok = [r for r in results if "seconds" in r and not r.get("stopped") and not r.get("failed")]
+    if not ok:
+        return results[-1] | {"runs": len(results)}
+    return {"seconds": statistics.median(r["seconds"] for r in ok), "peak_gb": max(r["peak_gb"] for r in ok),
+            "rows": ok[-1].get("rows"), "coef": ok[-1].get("coef"), "runs": len(ok),
+            "all": [round(r["seconds"], 2) for r in ok]}
+
+
+def fmt_s(r: dict) -> str:
+    if r.get("stopped"):
+        return f"stopped at {r['peak_gb']:.1f} GB after {r['seconds']:.0f} s"
+    if r.get("failed"):
+        return f"failed: {r['failed'][:60]}"
+    return f"{r['seconds']:.2f} s"
+
+
+def machine() -> str:
+    import duckdb, lifelines, numpy, pandas, pyarrow, statsmodels
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) / 2**20
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except StopIteration:
+        pass
+    load = os.getloadavg()
+    return (f"- machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {platform.system()} {platform.release()}; "
+            f"load average at start {load[0]:.1f} (shared machine)\n"
+            f"- versions: Python {platform.python_version()}, duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}, "
+            f"pandas {pandas.__version__}, numpy {numpy.__version__}, statsmodels {statsmodels.__version__}, "
+            f"lifelines {lifelines.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument("--accounts", type=int, default=100_000)
+    ap.add_argument("--sizes", type=float, nargs="+", default=[5, 50],
+                    help="events per account-month for each events set (default 5 and 50: ~10M and ~100M events "
+                         "at 100k accounts)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--big-repeats", type=int, default=1, help="repeats for sets above 30M events (default 1)")
+    ap.add_argument("--rss-limit-gb", type=float, default=16.0)
+    ap.add_argument("--cox-repeats", type=int, default=2)
+    ap.add_argument("--skip-cox", action="store_true")
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed after)")
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return 0
+
+    from csresearch.world import WorldConfig, simulate, write, write_events
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    lines = ["# Benchmarks", "", "Written by `benchmarks/bench_scale.py` "
+             f"(`--accounts {args.accounts} --sizes {' '.join(f'{s:g}' for s in args.sizes)} --repeats {args.repeats}`).",
+             "", machine(), ""]
+    print("\n".join(lines))
+    try:
+        t0 = time.perf_counter()
+        tables, truth = simulate(WorldConfig(n_accounts=args.accounts, seed=1))
+        t_sim = time.perf_counter() - t0
+        world = work / "world"
+        t0 = time.perf_counter()
+        write(tables, truth, world, fmt="parquet", overwrite=True)
+        t_write = time.perf_counter() - t0
+        gen_rows = [f"| simulate {args.accounts:,} accounts | {t_sim:.1f} s | {len(tables['usage']):,} usage rows |",
+                    f"| write contract tables (Parquet) | {t_write:.1f} s | |"]
+        sets = []
+        for n in args.sizes:
+            folder = work / f"events_{n:g}"
+            t0 = time.perf_counter()
+            ev = write_events(tables, folder, n, seed=1, as_of=truth["as_of"])
+            dt = time.perf_counter() - t0
+            size = sum(p.stat().st_size for p in (folder / "events").iterdir()) / 2**20
+            gen_rows.append(f"| write_events N={n:g} | {dt:.1f} s | {ev['events']:,} events, {ev['parts']} parts, "
+                            f"{size:,.0f} MB ({ev['events'] / dt / 1e6:.1f} M events/s) |")
+            sets.append((n, folder / "events", ev["events"], size))
+            print(gen_rows[-1], flush=True)
+        del tables
+
+        lines += ["## Generation (one run each)", "", "| step | time | output |", "| --- | --- | --- |", *gen_rows, ""]
+
+        # -- events -> monthly usage ---------------------------------------------------------------------
+        lines += ["## Events -> monthly usage", "",
+                  "DuckDB: `csresearch.events.aggregate` (read_parquet on the folder, date_trunc month, GROUP BY, "
+                  "ORDER BY, result to pandas). pandas: `pd.read_parquet(folder)` + numpy month floor + "
+                  "`groupby([account_id, date, event]).size()`. COUNT(*): `SELECT count(*) FROM read_parquet(...)` "
+                  "(DuckDB answers it from the Parquet footers, so it reads no column data); full scan: "
+                  "`SELECT sum(length(account_id)), sum(epoch_us(ts)), sum(length(event))` (decodes every value of the "
+                  "three columns).", "",
+                  "| events | Parquet | DuckDB agg | COUNT(*) | full scan | pandas | pandas / DuckDB | "
+                  "agg / COUNT(*) | agg / full scan | peak RSS DuckDB agg | peak RSS pandas | runs |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for n, folder, n_ev, size in sets:
+            reps = args.repeats if n_ev <= 30e6 else args.big_repeats  # pandas only; DuckDB always --repeats
+            runs: dict[str, list[dict]] = {k: [] for k in ("duckdb_agg", "duckdb_count", "duckdb_scan", "pandas_agg")}
+            for r in range(args.repeats):
+                for kind in runs:
+                    if kind == "pandas_agg" and r >= reps:
+                        continue
+                    if kind == "pandas_agg" and runs[kind] and runs[kind][-1].get("stopped"):
+                        continue
+                    res = measure(kind, folder, args.rss_limit_gb)
+                    runs[kind].append(res)
+                    print(f"  {n_ev:>12,} {kind:<14} {fmt_s(res):>32}  peak {res['peak_gb']:.2f} GB", flush=True)
+            m = {k: median_of(v) for k, v in runs.items()}
+            agg, cnt, scan, pdr = m["duckdb_agg"], m["duckdb_count"], m["duckdb_scan"], m["pandas_agg"]
+            ratio_pd = (f"{pdr['seconds'] / agg['seconds']:.1f}x" if not pdr.get("stopped") and not pdr.get("failed")
+                        else f"> {pdr['seconds'] / agg['seconds']:.1f}x (did not finish)")
+            lines.append(f"| {n_ev / 1e6:,.1f}M | {size:,.0f} MB | {fmt_s(agg)} | {fmt_s(cnt)} | {fmt_s(scan)} | "
+                         f"{fmt_s(pdr)} | {ratio_pd} | {agg['seconds'] / cnt['seconds']:.0f}x | "
+                         f"{agg['seconds'] / scan['seconds']:.1f}x | {agg['peak_gb']:.2f} GB | {pdr['peak_gb']:.2f} GB | "
+                         f"{agg.get('runs')}/{pdr.get('runs', 1)} |")
+            print(lines[-1], flush=True)
+        lines.append("")
+
+        # -- attainment panel and Cox --------------------------------------------------------------------
+        lines += ["## Attainment panel and time-varying Cox", "",
+                  f"On the {args.accounts:,}-account world above (usage.parquet, not the events). "
+                  "Times exclude `load()`; peak RSS includes it.", "",
+                  "| job | median time | peak RSS | rows | runs | note |", "| --- | --- | --- | --- | --- | --- |"]
+        res = median_of([measure("episodes", world, 1e9) for _ in range(args.repeats)])
+        lines.append(f"| `attainment.episodes` | {fmt_s(res)} | {res['peak_gb']:.2f} GB | {res.get('rows', 0):,} | "
+                     f"{res.get('runs')} | all {res.get('all')} s |")
+        print(lines[-1], flush=True)
+        if not args.skip_cox:
+            ours = median_of([measure("cox_ours", world, 1e9) for _ in range(args.cox_repeats)])
+            theirs = median_of([measure("cox_lifelines", world, 1e9) for _ in range(args.cox_repeats)])
+            diff = abs(ours["coef"] - theirs["coef"]) if ours.get("coef") is not None and theirs.get("coef") is not None else float("nan")
+            lines.append(f"| `survival.fit_cox(entry=, cluster=)` on attainment | {fmt_s(ours)} | {ours['peak_gb']:.2f} GB | "
+                         f"{ours.get('rows', 0):,} | {ours.get('runs')} | coef {ours.get('coef'):.6f} |")
+            lines.append(f"| lifelines `CoxTimeVaryingFitter` | {fmt_s(theirs)} | {theirs['peak_gb']:.2f} GB | "
+                         f"{theirs.get('rows', 0):,} | {theirs.get('runs')} | lifelines / ours "
+                         f"{theirs['seconds'] / ours['seconds']:.1f}x; abs coef diff {diff:.1e} |")
+            print("\n".join(lines[-2:]), flush=True)
+        lines.append("")
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
