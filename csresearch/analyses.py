@@ -91,8 +91,17 @@ def _strata(frame: pd.DataFrame) -> str | None:
     return "segment" if frame["segment"].nunique() > 1 else None
 
 
+#: a log hazard ratio beyond this (HR below 1/22,000 or above 22,000) means the model did not converge to a finite
+#: estimate: typically one attainment group has no churn at all (separation)
+MAX_ABS_COEF = 10.0
+
+
 def _effect(fit: pd.DataFrame, term: str = "attainment") -> dict:
     row = fit.loc[term]
+    if not (np.isfinite(row[["coef", "se", "ci_low", "ci_high"]].astype(float)).all()
+            and abs(row["coef"]) < MAX_ABS_COEF and row["se"] > 0):
+        raise AnalysisError(f"{term} separates accounts that churn from accounts that stay (for instance no account "
+                            "with full attainment churned), so its hazard ratio has no finite estimate")
     return {"hr": float(row["hr"]), "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
             "p": float(row["p"]), "coef": float(row["coef"]), "se": float(row["se"])}
 
@@ -134,8 +143,10 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     ep = ep.join(cov, on="account_id")
     missing = ep["attainment"].isna()
     if missing.any():
-        n_acc = ep.loc[missing, "account_id"].nunique()
-        warnings.append(f"{n_acc} accounts with no recorded goal were left out of the attainment models.")
+        # months before an account's first goal are left out (it enters at its first goal: no immortal time)
+        n_never = len(set(ep.loc[missing, "account_id"]) - set(ep.loc[~missing, "account_id"]))
+        if n_never:
+            warnings.append(f"{n_never} accounts never recorded a goal and were left out of the attainment models.")
         ep = ep[~missing]
     _require_events(ep, "event", "time-varying model", minimum=2)
     _require_variation(ep, "attainment", "time-varying model")

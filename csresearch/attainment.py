@@ -4,7 +4,8 @@ Attainment follows the data contract. A goal's attainment at date ``t`` uses its
 before ``t``: ``clip((value - baseline) / (target - baseline), 0, 1)``, so the direction of the goal is
 handled by the sign of ``target - baseline``; before any measurement it is 0. An account's attainment is the
 weight-averaged attainment of the goals it had set by ``t`` (``set_date <= t``); it is 0 while its goals are
-set but unmeasured, and missing (NaN) for an account that never recorded a goal.
+set but unmeasured, and missing (NaN) before the account's first goal is set (or if it never sets one): an
+account enters attainment analyses when its first goal is recorded, never earlier.
 
 To explain churn, attainment must be *known at the start* of the interval it explains: a covariate measured
 later would let end-of-life stalls (an account that has decided to leave stops reporting progress) pass for
@@ -66,7 +67,7 @@ def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.D
     """Account attainment at given dates: ``points`` plus ``attainment``, ``goals_set`` and ``goals_attained``.
 
     ``attainment`` is the weight-averaged goal attainment over the goals set on or before the (lagged) date:
-    0 when goals are set but unmeasured or none is set yet, NaN for an account with no goal at all.
+    0 when goals are set but unmeasured, NaN when no goal is set yet (or the account has none).
     ``goals_attained`` counts goals whose attainment reached ``threshold``.
     """
     per_goal = goal_attainment(goals, progress, points.assign(_row=np.arange(len(points))), date=date, lag_days=lag_days)
@@ -76,8 +77,10 @@ def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.D
                                          goals_attained=("_hit", "sum"))
     out = points.reset_index(drop=True).copy()
     agg = agg.reindex(np.arange(len(out)))
-    has_goals = out["account_id"].isin(set(goals["account_id"])).to_numpy()
-    out["attainment"] = np.where(agg["_w"].notna(), agg["_wa"] / agg["_w"], np.where(has_goals, 0.0, np.nan))
+    # no goal set yet (or never): attainment is undefined, not 0. Counting those months as "no progress" would
+    # credit the zero-attainment group with time the account had to survive in order to record its first goal
+    # (immortal time); models therefore take an account into the risk set from its first goal on.
+    out["attainment"] = np.where(agg["_w"].notna(), agg["_wa"] / agg["_w"], np.nan)
     out["goals_set"] = agg["goals_set"].fillna(0).astype(int).to_numpy()
     out["goals_attained"] = agg["goals_attained"].fillna(0).astype(int).to_numpy()
     return out
@@ -113,7 +116,9 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     end = np.where(churned, end_raw, as_of_d)
     entry = start.copy()
     if ds.observed_from is not None:
-        entry = np.maximum(start, np.datetime64(ds.observed_from.date(), "D"))
+        # churn is recorded from observed_from on, that day included; (start, stop] rows are exclusive at the start,
+        # so accounts that started earlier enter the day before it
+        entry = np.maximum(start, np.datetime64(ds.observed_from.date(), "D") - np.timedelta64(1, "D"))
     keep = end > entry
     same_day = churned & (end == start) & (entry == start)
     first_m = _month_floor(entry)

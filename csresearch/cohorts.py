@@ -29,7 +29,8 @@ def survival_table(ds: "Dataset", as_of=None) -> pd.DataFrame:
     """One row per account: ``account_id, segment, cohort, start_date, end_date, duration, event, entry``.
 
     ``duration`` and ``entry`` are in days of tenure; ``cohort`` is the signup month (first day).
-    ``entry`` is ``observed_from - start_date`` for accounts that started before ``observed_from``, else 0.
+    ``entry`` is one day before ``observed_from`` (in tenure days) for accounts that started before it, else 0:
+    entry is exclusive, so a churn *on* ``observed_from`` is counted, as the contract records it.
     An account that churned on its start day gets duration 0.5 so it is neither dropped nor at risk forever.
     Extra account columns (e.g. ``arr``) are carried along.
     """
@@ -41,7 +42,8 @@ def survival_table(ds: "Dataset", as_of=None) -> pd.DataFrame:
     duration = duration.where(duration > 0, 0.5)
     entry = pd.Series(0.0, index=acc.index)
     if ds.observed_from is not None:
-        entry = ((ds.observed_from - acc["start_date"]).dt.days.clip(lower=0)).astype(float)
+        # churn is recorded from observed_from on, that day included: at risk from the day before (exclusive entry)
+        entry = ((ds.observed_from - acc["start_date"]).dt.days - 1).clip(lower=0).astype(float)
     out = acc.copy()
     out.insert(2, "cohort", acc["start_date"].dt.to_period("M").dt.to_timestamp())
     out["duration"] = duration

@@ -277,3 +277,30 @@ def _problem(con, source: EventSource, frm: str, col: str, rule: str, cond: str,
         if rows:
             text += f" (account_id {capped([r[0] for r in rows], n)})"
     return Problem("events", source.name, col, rule, text)
+
+
+def with_zero_months(usage: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Make event-derived usage dense: a month an account was active with no event of a type counts 0.
+
+    Raw events only exist where something happened, so the aggregate has no row for a silent month; left as a
+    missing row it would read as "unknown" downstream and silent months (often the clearest churn signal) would drop
+    out of every usage model. Every account gets a row per event type for each calendar month from its start month to
+    the month of its churn date (or of ``as_of``).
+    """
+    import numpy as np
+
+    metrics = sorted(usage["metric"].unique())
+    if not metrics:
+        return usage
+    start = accounts["start_date"].to_numpy("datetime64[M]")
+    end = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
+    n = np.maximum((end - start).astype(int) + 1, 0)
+    idx = np.repeat(np.arange(len(accounts)), n)
+    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    months = (start[idx] + offset.astype("timedelta64[M]")).astype("datetime64[ns]")
+    grid = pd.DataFrame({"account_id": np.repeat(accounts["account_id"].to_numpy()[idx], len(metrics)),
+                         "date": np.repeat(months, len(metrics)),
+                         "metric": np.tile(np.array(metrics, dtype=object), len(idx))})
+    dense = grid.merge(usage, on=["account_id", "date", "metric"], how="left")
+    dense["value"] = dense["value"].fillna(0.0)
+    return dense.sort_values(["account_id", "date", "metric"], kind="stable").reset_index(drop=True)

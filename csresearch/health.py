@@ -67,9 +67,10 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
         lr = lr_test(full, base)
     adds = lr is None or lr["p"] < alpha
     verdict = "decoration" if not predictive else ("informative" if adds else "redundant")
+    compared = "" if usage_cols else " (there is no other usage metric to compare it with)"
     sentence = {
-        "informative": f"The health score {metric} is informative: it predicts churn (HR {row['hr']:.2f} per SD) and adds "
-                       "to what raw usage says.",
+        "informative": f"The health score {metric} is informative: it predicts churn (HR {row['hr']:.2f} per SD)"
+                       + (" and adds to what raw usage says." if usage_cols else compared + "."),
         "redundant": f"The health score {metric} is redundant: it predicts churn (HR {row['hr']:.2f} per SD), but raw usage "
                      "already carries the same signal.",
         "decoration": f"The health score {metric} is decoration: it does not predict churn (HR {row['hr']:.2f} per SD, "

@@ -128,7 +128,7 @@ LEVELS = {
 
 
 def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric: str | None = None,
-                    threshold: float = 1.0):
+                    threshold: float = 1.0, lag_days: int = 0):
     """The account-month panel with the features each level of the ladder may use, and the feature list per level.
 
     Every feature is known at the start of its month. Returns ``(panel restricted to rows where all features
@@ -136,21 +136,22 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
     """
     import numpy as np
 
-    from .analyses import AnalysisError, usage_features
+    from .analyses import AnalysisError, _progress, usage_features
     from .attainment import account_attainment, episodes
 
     if ds.usage is None or not ds.has_goals:
         raise AnalysisError("the ladder needs both a usage table and a goals table")
-    ep = (panel if panel is not None else episodes(ds, threshold=threshold)).copy()
+    ep = (panel if panel is not None else episodes(ds, threshold=threshold, lag_days=lag_days)).copy()
     metrics = usage_metrics
     if metrics is None:
         metrics = sorted(set(ds.usage["metric"]) - {health_score_metric})
     usage_cols = usage_features(ep, metrics)
     ep["goals_recorded"] = ep["goals_set"].astype(float)
     ep["share_reached"] = np.where(ep["goals_set"] > 0, ep["goals_attained"] / ep["goals_set"].clip(lower=1), 0.0)
-    before = account_attainment(ds.goals, ds.goal_progress if ds.goal_progress is not None else ds.goals.iloc[:0],
-                                ep[["account_id", "period_start"]], date="period_start", lag_days=91)
-    ep["progress_moved"] = (ep["attainment"].to_numpy() > before["attainment"].to_numpy() + 1e-9).astype(float)
+    before = account_attainment(ds.goals, _progress(ds), ep[["account_id", "period_start"]], date="period_start",
+                                lag_days=lag_days + 91)
+    earlier = np.nan_to_num(before["attainment"].to_numpy(), nan=0.0)  # no goal three months earlier: from zero
+    ep["progress_moved"] = (ep["attainment"].to_numpy() > earlier + 1e-9).astype(float)
     level4 = ["progress_moved"]
     if health_score_metric and f"usage_{health_score_metric}" in ep.columns:
         ep["health_score"] = ep[f"usage_{health_score_metric}"]
@@ -164,7 +165,7 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
 
 
 def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric: str | None = None,
-           threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05):
+           threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05, lag_days: int = 0):
     """C-index of a churn model using only what each maturity level knows, with bootstrap CIs and the gain per step.
 
     For each level a time-varying Cox model (monthly ``(start, stop]`` rows, stratified by segment when several)
@@ -182,7 +183,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     from .survival import concordance, fit_cox
 
     ep, features = ladder_features(ds, panel, usage_metrics=usage_metrics, health_score_metric=health_score_metric,
-                                   threshold=threshold)
+                                   threshold=threshold, lag_days=lag_days)
     if ep["event"].sum() < 10:
         raise AnalysisError(f"the ladder needs at least 10 churn events with usage recorded, not {int(ep['event'].sum())}")
     strata = "segment" if ep["segment"].nunique() > 1 else None

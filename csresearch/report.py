@@ -99,6 +99,19 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
             warnings.append(f"{name} could not be estimated: {exc}.")
         return None
 
+    if n_acc < m:
+        warnings.append(f"This study has fewer than {m} accounts (the privacy threshold), so nothing about it is shown.")
+        res.update({"n_accounts": None, "n_churned": None, "segments": {}})
+        for key in ("attainment_effect", "usage_vs_outcome"):
+            res[key] = None
+        res["attainment_effect"] = {k: _empty_effect("suppressed: fewer than min_cell accounts")
+                                    for k in ("time_varying", "naive", "landmark")}
+        res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None}
+        res.update({"metrics": [], "maturity": _maturity(ds, p), "warnings": warnings, "timings": {}})
+        res["run"] = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": full.fingerprint(),
+                      "data_dir": str(p["data_dir"]), "python": platform.python_version()}
+        out.results = jsonable(res)
+        return out
     enough = n_acc >= MIN_ACCOUNTS
     if not enough:
         warnings.append(f"Only {n_acc} accounts: fewer than {MIN_ACCOUNTS}, too few for any model to be stable, "
@@ -159,8 +172,10 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     if h2h:
         out.frames["usage_vs_outcome"], res["usage_vs_outcome"] = h2h
     else:
+        reason = ("no usage table" if ds.usage is None else "no goals table" if not ds.has_goals
+                  else "see warnings" if goals_ok else "too few accounts or no churn")
         res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None,
-                                   "not_estimated": warnings[-1] if warnings else "no usage or goals"}
+                                   "not_estimated": reason}
 
     res["metrics"] = _metrics(out, ds, p, attempt, fit_models) if fit_models else []
     res["goodhart"], res["vendor_gap"] = _goodhart_and_gap(out, ds, p, attempt, goals_ok and ds.usage is not None, panel)
@@ -171,7 +186,8 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         lad = attempt("The maturity ladder", lambda: ladder(ds, panel, usage_metrics=usage_metrics,
                                                             health_score_metric=p["health_score_metric"],
                                                             threshold=p["attainment_threshold"],
-                                                            bootstrap=p["bootstrap"], seed=p["seed"], alpha=p["alpha"]))
+                                                            bootstrap=p["bootstrap"], seed=p["seed"], alpha=p["alpha"],
+                                                            lag_days=p["lag_days"]))
         if lad is not None:
             out.frames["ladder"] = lad
             res["maturity"]["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "gain", "gain_ci_low",
@@ -236,8 +252,9 @@ def _metrics(out: StudyResults, ds: Dataset, p: dict, attempt, fit_models: bool)
         return []
     frame, summary = found if isinstance(found, tuple) else (found, None)
     small = frame["n_accounts"] < p["min_cell"]
-    frame = frame.copy()
-    frame.loc[small, "verdict"] = "suppressed"
+    frame = frame[~small].reset_index(drop=True)  # fewer than min_cell accounts: not shown at all
+    if small.any():
+        out.warnings.append(f"{int(small.sum())} metric(s) measured on fewer than {p['min_cell']} accounts are not shown.")
     out.frames["metrics"] = frame
     cols = [c for c in ("metric", "kind", "verdict", "relevance_hr", "relevance_ci_low", "relevance_ci_high", "relevance_q",
                         "attrib_effect", "attrib_ci_low", "attrib_ci_high", "attrib_q", "n_accounts", "rationale")
@@ -251,8 +268,8 @@ def _goodhart_and_gap(out: StudyResults, ds: Dataset, p: dict, attempt, possible
     if not possible:
         return None, None
     gh = attempt("The Goodhart view", lambda: goodhart_divergence(ds, baseline=p["usage_baseline"], alpha=p["alpha"],
-                                                                   panel=panel))
-    series = attempt("The Goodhart series", lambda: goodhart_monthly(ds, panel=panel))
+                                                                   min_accounts=max(30, p["min_cell"]), panel=panel))
+    series = attempt("The Goodhart series", lambda: goodhart_monthly(ds, min_accounts=max(30, p["min_cell"]), panel=panel))
     if gh:
         out.frames["goodhart"] = gh[0]
     if series:
@@ -273,8 +290,10 @@ def _maturity(ds: Dataset, p: dict) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # the words
 # ---------------------------------------------------------------------------------------------------------
-def _ci(e: dict, digits: int = 2) -> str:
-    return f"95% CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f}"
+def _ci(e: dict, digits: int = 2, level: float = 0.95) -> str:
+    if e.get("ci_low") is None or e.get("ci_high") is None:
+        return "confidence interval not available"
+    return f"{level:.0%} CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f}"
 
 
 def _pct(x: float) -> str:
@@ -285,6 +304,8 @@ def executive_summary(r: StudyResults) -> str:
     """The opening of the report: the headline numbers in plain language, with their CIs (Markdown)."""
     res = r.results
     eff = res["attainment_effect"]
+    if res["n_accounts"] is None:
+        return f"**Study:** {res['study']} — {r.label}. " + " ".join(res["warnings"])
     lines = [f"**Study:** {res['study']} — {r.label}; {res['n_accounts']:,} accounts, {res['n_churned']:,} churned, "
              f"data as of {res['as_of']}."]
     tv = eff["time_varying"]
@@ -297,12 +318,12 @@ def executive_summary(r: StudyResults) -> str:
     uvo = res["usage_vs_outcome"]
     c = uvo["c_index"]
     if c.get("usage") is not None:
-        gain = c["attainment"] - c["usage"]
+        gain = (c["attainment"] - c["usage"]) if uvo["lr_test_p"] < r.params["alpha"] else 0.0
         lines.append(
             f"- **Outcomes rank churn risk better than usage.** Usage alone ranks churn risk at C = {c['usage']:.2f}, "
             f"outcome attainment at C = {c['attainment']:.2f}, both together at C = {c['both']:.2f} (0.5 is a coin toss, "
             f"1 a perfect ranking)." if gain > 0 else
-            f"- **Usage ranks churn risk at least as well as outcomes here.** Usage alone: C = {c['usage']:.2f}; outcome "
+            f"- **Outcomes do not clearly out-rank usage here.** Usage alone: C = {c['usage']:.2f}; outcome "
             f"attainment: C = {c['attainment']:.2f}; both: C = {c['both']:.2f} (0.5 is a coin toss).")
         lines.append(f"  Adding attainment to usage improves the model {'clearly' if uvo['lr_test_p'] < 0.05 else 'not significantly'} "
                      f"(likelihood-ratio test p {_p(uvo['lr_test_p'])}).")
@@ -528,11 +549,19 @@ def maturity_ladder_text(r: StudyResults) -> str:
     if not lad:
         return ""
     lines = []
+    level = 1 - r.params["alpha"]
     for prev, cur in zip(lad, lad[1:]):
-        sig = cur["gain_ci_low"] is not None and cur["gain_ci_low"] > 0
-        lines.append(f"- Level {prev['level']} → {cur['level']} ({cur['knows']}): C-index {prev['c_index']:.3f} → "
-                     f"{cur['c_index']:.3f}, a gain of {cur['gain']:+.3f} (95% CI {cur['gain_ci_low']:+.3f} to "
-                     f"{cur['gain_ci_high']:+.3f}){'' if sig else ': not distinguishable from no gain'}.")
+        head = (f"- Level {prev['level']} → {cur['level']} ({cur['knows']}): C-index {prev['c_index']:.3f} → "
+                f"{cur['c_index']:.3f}, a gain of {cur['gain']:+.3f}")
+        if cur["gain_ci_low"] is None or cur["gain_ci_high"] is None:
+            lines.append(head + " (no bootstrap interval: bootstrap was set to 0).")
+            continue
+        sig = cur["gain_ci_low"] > 0
+        lines.append(head + f" ({level:.0%} CI {cur['gain_ci_low']:+.3f} to {cur['gain_ci_high']:+.3f})"
+                     + ("." if sig else ": not distinguishable from no gain."))
+    lines.append("\nC-indices are measured on the same accounts the models were fitted on, and the bootstrap holds each "
+                 "model's coefficients fixed, so small gains are optimistic; read them as the ranking each level "
+                 "reaches on this book of accounts.")
     return "\n".join(lines)
 
 

@@ -37,6 +37,8 @@ from . import __version__, params as P
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "studies" / "segment_study.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: seconds one notebook cell may run before the study is failed (a hung kernel must not block the run)
+CELL_TIMEOUT = 3600
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -92,7 +94,9 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
         values.setdefault("study", Path(f).stem)
         templates.append((values, str(f)))
     if not templates:
-        templates = [(dict(overrides), "--set/--data" if overrides else "defaults")]
+        values = dict(overrides)
+        values.setdefault("study", Path(values.get("data_dir", P.defaults()["data_dir"])).name or "study")
+        templates = [(values, "--set/--data" if overrides else "defaults")]
     specs: list[StudySpec] = []
     if segments:
         values, source = templates[0]
@@ -159,6 +163,7 @@ def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = No
     """Run every study (in parallel), then write ``out/index.html``. Returns one Outcome per study."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _sweep(out)
     workers = max(1, min(workers or os.cpu_count() or 1, len(specs)))
     started = time.perf_counter()
     print(f"running {len(specs)} stud{'y' if len(specs) == 1 else 'ies'} with {workers} worker(s) into {out}/",
@@ -210,7 +215,8 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
         try:
             pm.execute_notebook(str(notebook), str(tmp / "notebook.ipynb"), parameters=run_params,
                                 cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-                                kernel_manager_class=IPCKernelManager, start_timeout=120)
+                                kernel_manager_class=IPCKernelManager, start_timeout=120,
+                                execution_timeout=CELL_TIMEOUT)
         except pm.PapermillExecutionError as exc:
             _keep_failed(tmp, out, name)
             return {"ok": False, "error": f"{exc.ename}: {exc.evalue}".strip()[:600], "timings": timings}
@@ -232,13 +238,47 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` with renames only: the old folder stays intact until the new one is complete."""
+    """Replace ``final`` by the complete ``tmp`` folder with two renames; if the second fails the old one is put back.
+
+    Between the renames (microseconds) ``final`` is briefly absent, never half-written; a crash exactly there leaves
+    the previous report as ``.old-<name>-<pid>``, which the next run puts back (see :func:`_sweep`).
+    """
     old = final.with_name(f".old-{final.name}-{os.getpid()}")
     if final.exists():
         final.rename(old)
-    tmp.rename(final)
+    try:
+        tmp.rename(final)
+    except OSError:
+        if old.exists() and not final.exists():
+            old.rename(final)
+        raise
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep(out: Path) -> None:
+    """Clean up after runs that were killed: drop their temporary folders, restore a report left mid-swap."""
+    for path in out.glob(".tmp-*-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+    for path in out.glob(".old-*-*"):
+        name, pid = path.name[len(".old-"):].rsplit("-", 1)
+        if pid.isdigit() and not _alive(int(pid)):
+            if not (out / name).exists():
+                path.rename(out / name)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _keep_failed(tmp: Path, out: Path, name: str) -> None:
@@ -307,7 +347,7 @@ def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
         tv = ((o.results or {}).get("attainment_effect") or {}).get("time_varying") or {}
         if o.ok and tv.get("hr") is not None:
             seg = o.results.get("segment") or "all segments"
-            rows.append({"label": f"{seg} ({o.results['n_accounts']:,} accounts)", "hr": tv["hr"],
+            rows.append({"label": f"{seg} ({o.results['n_accounts'] or 0:,} accounts)", "hr": tv["hr"],
                          "ci_low": tv["ci_low"], "ci_high": tv["ci_high"]})
     if not rows:
         return None
@@ -319,7 +359,7 @@ def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
 
 
 def _fmt_effect(e: dict | None) -> str:
-    if not e or e.get("hr") is None:
+    if not e or e.get("hr") is None or e.get("ci_low") is None or e.get("ci_high") is None:
         return "not estimated"
     return f"{e['hr']:.2f} ({e['ci_low']:.2f}–{e['ci_high']:.2f})"
 
@@ -338,9 +378,11 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
             cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
                     else "not estimated")
             warn = f"{len(r['warnings'])} caveat(s)" if r["warnings"] else ""
+            n_acc = f"{r['n_accounts']:,}" if r["n_accounts"] is not None else "suppressed"
+            n_churn = f"{r['n_churned']:,}" if r["n_churned"] is not None else "suppressed"
             rows.append(f"<tr><td><a href=\"{esc(o.name)}/report.html\">{esc(o.name)}</a></td>"
-                        f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{r['n_accounts']:,}</td>"
-                        f"<td class=n>{r['n_churned']:,}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
+                        f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{n_acc}</td>"
+                        f"<td class=n>{n_churn}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
                         f"<td>{_fmt_effect(eff['landmark'])}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
                         f"<td>{esc(warn)}</td><td>ok ({o.seconds:.0f} s)</td></tr>")
         else:

@@ -21,8 +21,8 @@ def test_survival_table_censors_at_as_of_and_enters_late(tmp_path):
                         "end_date": ["2024-01-01", "", "2024-03-01"]})
     st = survival_table(_write(tmp_path, acc, {"as_of": "2024-06-30", "observed_from": "2023-09-01"}))
     st = st.set_index("account_id")
-    assert st.loc["a", ["duration", "event", "entry"]].tolist() == [365, 1, 243]
-    assert st.loc["b", ["duration", "event", "entry"]].tolist() == [381, 0, 78]
+    assert st.loc["a", ["duration", "event", "entry"]].tolist() == [365, 1, 242]  # at risk from the day before
+    assert st.loc["b", ["duration", "event", "entry"]].tolist() == [381, 0, 77]
     assert st.loc["c", ["duration", "event", "entry"]].tolist() == [0.5, 1, 0]  # churned on its first day
     assert st.loc["a", "cohort"] == pd.Timestamp("2023-01-01")
 
@@ -56,5 +56,12 @@ def test_retention_on_the_sample_is_monotone_within_cohorts():
     for _, grp in m.groupby("cohort"):
         r = grp.sort_values("month")["retention"].dropna().to_numpy()
         assert (np.diff(r) <= 1e-12).all()
-    assert m["retention"].between(0, 1).all() or m["retention"].isna().any()
+    assert m["retention"].dropna().between(0, 1).all() and m["retention"].notna().any()
     assert 0.4 < m.loc[m.month == 12, "retention"].mean() < 0.9
+
+
+def test_churn_on_observed_from_is_counted(tmp_path):
+    acc = pd.DataFrame({"account_id": ["early", "same"], "segment": "s", "start_date": ["2023-01-01", "2023-09-01"],
+                        "end_date": ["2023-09-01", "2023-09-01"]})
+    st = survival_table(_write(tmp_path, acc, {"as_of": "2024-06-30", "observed_from": "2023-09-01"}))
+    assert st.set_index("account_id")["event"].to_dict() == {"early": 1, "same": 1}

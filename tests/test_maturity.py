@@ -94,3 +94,19 @@ def test_audit_errors_are_plain(sample):
     ds, _ = sample
     with pytest.raises(AnalysisError, match="not a metric of the usage table"):
         health.audit(ds, "nps")
+
+
+def test_ladder_works_without_progress_rows_and_without_bootstrap(sample):
+    ds, _ = sample
+    no_progress = ds.__class__(**{**ds.__dict__, "goal_progress": None})
+    ep, features = maturity.ladder_features(no_progress)
+    assert (ep["attainment"] == 0).all() and (ep["progress_moved"] == 0).all()
+    lad = maturity.ladder(ds, bootstrap=0)
+    assert lad["ci_low"].isna().all() and lad["c_index"].notna().all()
+
+
+def test_progress_moved_follows_lag_days(sample):
+    ds, _ = sample
+    ep0, _ = maturity.ladder_features(ds)
+    ep120, _ = maturity.ladder_features(ds, lag_days=120)
+    assert abs(ep0["progress_moved"].mean() - ep120["progress_moved"].mean()) < 0.15  # still progress, not regression

@@ -265,3 +265,19 @@ def test_kernels_get_their_own_ipc_sockets():
     a, b = studies.IPCKernelManager(), studies.IPCKernelManager()
     assert a.transport == b.transport == "ipc"
     assert a.ip != b.ip and Path(a.ip).is_absolute() and len(a.ip) < 90
+
+
+def test_data_without_params_names_the_study_after_the_folder():
+    specs = studies.plan(data="data/sample")
+    assert [s.name for s in specs] == ["sample"] and specs[0].params["segment"] is None
+
+
+def test_studies_smaller_than_min_cell_show_nothing(tmp_path):
+    from csresearch import report
+
+    generate(WorldConfig(n_accounts=300, seed=8), tmp_path, fmt="parquet")
+    p = P.validate({"data_dir": str(tmp_path), "study": "tiny", "segment": "enterprise", "min_cell": 1000}, "test")
+    r = report.run(p)
+    assert r.results["n_accounts"] is None and r.results["n_churned"] is None
+    assert "fewer than 1000 accounts" in report.executive_summary(r)
+    assert r.results["attainment_effect"]["time_varying"]["hr"] is None

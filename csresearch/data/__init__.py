@@ -277,15 +277,15 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
     if errors:
         return report, None
 
+    frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
+    accounts = frames["accounts"]
     usage_frame = None
     if events is not None:
-        from ..events import aggregate as aggregate_events
-        usage_frame = aggregate_events(events, con=con)
+        from ..events import aggregate as aggregate_events, with_zero_months
+        usage_frame = with_zero_months(aggregate_events(events, con=con), accounts, as_of)
         report.summary["rows"]["usage"] = len(usage_frame)
         report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
 
-    frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
-    accounts = frames["accounts"]
     report.summary["segments"] = {str(k): int(v) for k, v in
                                   accounts["segment"].value_counts().sort_index().items()}
     dataset = Dataset(
