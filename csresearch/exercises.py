@@ -7,11 +7,13 @@ wrong, with a hint for the usual mistakes (a log hazard ratio instead of a hazar
 instead of a share, the naive estimate instead of the time-varying one...). Feedback never prints the
 expected value, so a learner cannot read the answer off a wrong attempt.
 
-``bool(feedback)`` is True when the answer is right, so a test or a grading script can use the same checks.
+Numbers are accepted when they match to the precision a learner would copy from a printed result (a hazard ratio
+to two decimals, a C-index to three). ``bool(feedback)`` is True when the answer is right, so a test or a grading
+script can use the same checks.
 
 >>> ds, truth = lesson_world(seed=100, n_accounts=3000)      # a validated synthetic world, in a temp folder
 >>> check_hazard_ratio(0.5, ds, method="landmark", landmark_days=365)
-❌ Not yet: ...
+✘ Not yet: ...
 """
 from __future__ import annotations
 
@@ -63,14 +65,14 @@ class Feedback:
 
 
 def _correct(extra: str = "") -> Feedback:
-    return Feedback(True, "✅ Correct." + (f" {extra}" if extra else ""))
+    return Feedback(True, "✔ Correct." + (f" {extra}" if extra else ""))
 
 
 def _wrong(why: str) -> Feedback:
-    return Feedback(False, f"❌ Not yet: {why}")
+    return Feedback(False, f"✘ Not yet: {why}")
 
 
-_NOT_ANSWERED = Feedback(False, "✍️ Not answered yet: replace the `...` with your answer and run the cell again.")
+_NOT_ANSWERED = Feedback(False, "✎ Not answered yet: replace the `...` with your answer and run the cell again.")
 
 
 def _unanswered(answer: Any) -> bool:
@@ -187,7 +189,7 @@ def check_owners(answers: Mapping[str, str], catalog: str | Path | None = None) 
                       "Ask of each: if this number improves, whose goal is met, the vendor's or the customer's?")
     if blank or missing:
         todo = blank + missing
-        return Feedback(False, f"✅ So far so good, but still to answer: {', '.join(todo)}.")
+        return Feedback(False, f"✔ So far so good, but still to answer: {', '.join(todo)}.")
     return _correct("Vendor numbers describe the product being used; customer numbers describe the result "
                     "the customer bought it for.")
 
@@ -202,17 +204,17 @@ def check_gap(answer: Any, ds: "Dataset", **gap_kwargs: Any) -> Feedback:
     gap = summary["gap"]
     expected = gap["green_not_attained_minus_green_attained"]
     if expected is None or not math.isfinite(expected):
-        return Feedback(False, "ℹ️ In this dataset one of the two cells is too small to compare (suppressed); "
+        return Feedback(False, "ℹ In this dataset one of the two cells is too small to compare (suppressed); "
                                "try another segment or a larger world.")
     rates = table[table["segment"] == "all"]["churn_rate"].tolist()
     mistakes = [(100 * expected, "that looks like percentage points; give the difference as a share "
-                                 "(5 points = 0.05).", 0.2),
+                                 "(5 points = 0.05).", 0.5),
                 (-expected, "right size, wrong sign: subtract the churn of green accounts that reached their goals "
                             "from the churn of green accounts that did not."),
                 (gap["green_not_attained_minus_low_attained"], "that compares with low-usage accounts that reached "
                  "their goals; compare the two green-usage cells instead.")]
     mistakes += [(r, "that is the churn rate of a single cell; give the difference between two cells.") for r in rates]
-    return _check_number(answer, expected, what="the churn difference", rel=0.0, abs_=0.002, mistakes=mistakes)
+    return _check_number(answer, expected, what="the churn difference", rel=0.0, abs_=0.005, mistakes=mistakes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def check_verdicts(answers: Mapping[str, Any]) -> Feedback:
     if n_ok == len(results):
         return _correct(f"All {n_ok} verdicts match the rules.")
     lines = [text for ok, text in results if ok is not True]
-    return Feedback(False, f"{'✅' if n_ok else '❌'} {n_ok} of {len(EXERCISE_METRICS)} right. Still to fix:\n  "
+    return Feedback(False, f"{'✔' if n_ok else '✘'} {n_ok} of {len(EXERCISE_METRICS)} right. Still to fix:\n  "
                            + "\n  ".join(lines))
 
 
@@ -358,8 +360,6 @@ def check_hazard_ratio(answer: Any, ds: "Dataset", *, method: str = "time_varyin
         (got["coef"], "that is the coefficient (the log hazard ratio); the hazard ratio is exp(coef)."),
         (1 / expected, "that is the inverse: the hazard ratio compares full attainment with none, so it is below 1 "
                        "when reaching goals lowers churn."),
-        (got["ci_low"], "that is the lower end of the confidence interval; give the point estimate."),
-        (got["ci_high"], "that is the upper end of the confidence interval; give the point estimate."),
     ]
     if method != "naive":
         naive = _effect(ds, "naive", None, 0, cov)["hr"]
@@ -376,7 +376,9 @@ def check_hazard_ratio(answer: Any, ds: "Dataset", *, method: str = "time_varyin
     if covariates is not None:
         default = _effect(ds, method, landmark_days, lag_days, None)["hr"]
         mistakes.append((default, "that is the estimate with the default covariates; pass covariates as asked."))
-    return _check_number(answer, expected, what="the hazard ratio", rel=0.005, mistakes=mistakes)
+    mistakes += [(got["ci_low"], "that is the lower end of the confidence interval; give the point estimate."),
+                 (got["ci_high"], "that is the upper end of the confidence interval; give the point estimate.")]
+    return _check_number(answer, expected, what="the hazard ratio", rel=0.0, abs_=0.005, mistakes=mistakes)
 
 
 def check_immortal_months(answer: Any, *, followed_months: int = 24, reached_month: int = 15) -> Feedback:
@@ -404,7 +406,7 @@ def check_partial_value(answer: Any, ds: "Dataset", *, at: float = 0.5, **dose_k
     grid, hr = curve["attainment"].to_numpy(float), curve["hr"].to_numpy(float)
     hr_at, hr_full = float(np.interp(at, grid, hr)), float(np.interp(1.0, grid, hr))
     if hr_full >= 1:
-        return Feedback(False, "ℹ️ In this dataset full attainment does not lower the hazard, so the share is not "
+        return Feedback(False, "ℹ In this dataset full attainment does not lower the hazard, so the share is not "
                                "defined; try another seed or segment.")
     expected = (1 - hr_at) / (1 - hr_full)
     lin = float(info["linear"]["coef"])
@@ -469,19 +471,21 @@ def check_goodhart_growth(answer: Any, ds: "Dataset", *, segment: str | None = N
     if segment is None:
         hits = table[table["diverging"] & (table["metric"] == metric)]
         if len(hits) != 1:
-            return Feedback(False, f"ℹ️ {metric} diverges in {len(hits)} segments of this dataset, so the question has "
+            return Feedback(False, f"ℹ {metric} diverges in {len(hits)} segments of this dataset, so the question has "
                                    "no single answer; pass segment= to check one of them.")
         segment = hits["segment"].iloc[0]
+    if _unanswered(answer):
+        return _NOT_ANSWERED
     row = table[(table["segment"] == segment) & (table["metric"] == metric)]
     if row.empty:
         raise ValueError(f"no {metric!r} trend for segment {segment!r} in this dataset")
     r = row.iloc[0]
     expected = float(r["vendor_pct_per_year"])
     mistakes = [(float(r["vendor_trend"]), "that is the trend in log points per year; turn it into a percentage: "
-                                           "100 * (exp(trend) - 1)."),
+                                           "100 * (exp(trend) - 1).", 0.0005),
                 (100 * float(r["vendor_trend"]), "that is 100 times the log-point trend; the percentage is "
                                                  "100 * (exp(trend) - 1)."),
-                (expected / 100, "give it in percent (22% = 22), not as a share.", 0.001),
+                (expected / 100, "give it in percent (22% = 22), not as a share.", 0.0005),
                 (100 * float(r["attainment_trend"]), "that is the attainment trend; the question asks about the vendor "
                                                      "metric.")]
     return _check_number(answer, expected, what="the yearly growth", rel=0.01, abs_=0.05, mistakes=mistakes)

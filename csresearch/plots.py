@@ -98,7 +98,8 @@ def c_index_bars(table: pd.DataFrame, *, ax=None, title: str = "Who ranks churn 
     ax = _ax(ax, figsize=(6.5, 3.2))
     labels = {"usage": "usage only", "attainment": "outcomes only", "both": "usage + outcomes"}
     data = table.assign(label=table["model"].map(labels).fillna(table["model"]))
-    sns.barplot(data=data, y="label", x="c_index", hue="model", palette=PALETTE, dodge=False, legend=False, ax=ax)
+    palette = {m: PALETTE.get(m, "0.55") for m in data["model"]}
+    sns.barplot(data=data, y="label", x="c_index", hue="model", palette=palette, dodge=False, legend=False, ax=ax)
     for patch, value in zip(ax.patches, data["c_index"]):
         ax.text(patch.get_width() + 0.005, patch.get_y() + patch.get_height() / 2, f"{value:.3f}", va="center")
     ax.axvline(0.5, color="0.4", ls=":", lw=1)

@@ -7,9 +7,10 @@
                                                         re-run lessons in place with their default parameters
                                                         (for authors: the committed notebooks carry outputs that
                                                         nbval compares with a fresh run)
-    python notebooks/lessons/build_course.py time [-p NAME VALUE ...] [LESSON ...]
+    python notebooks/lessons/build_course.py time [-p NAME VALUE ...] [--keep DIR] [LESSON ...]
                                                         run lessons with papermill (optionally other parameters)
-                                                        and print the seconds each took
+                                                        and print the seconds each took; --keep DIR keeps the
+                                                        executed notebooks
 
 A LESSON is a folder name (``03_churn_vs_attainment``) or its number (``3``). Output goes to ``build/lessons/``
 (``--out`` to change it): ``student/NN_name/lesson.ipynb`` and ``html/index.html`` + ``html/NN_name.html``.
@@ -127,6 +128,7 @@ def build_student(paths: list[Path], out: Path) -> list[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(student_copy(read(path)), str(dest))
         written.append(dest)
+    shutil.copy2(HERE / "README.md", dest_root / "README.md")  # the contents the last lesson links back to
     return written
 
 
@@ -134,8 +136,10 @@ def build_student(paths: list[Path], out: Path) -> list[Path]:
 def _exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="lesson",
-                        extra_template_basedirs=[str(ROOT / "csresearch" / "templates"), str(HERE / "templates")],
+    templates = [str(ROOT / "csresearch" / "templates"), str(HERE / "templates")]
+    # basedirs: where the template chain lesson -> report -> lab is looked up; paths: so that the lesson template
+    # can name its parent explicitly ('report/index.html.j2') without finding itself
+    return HTMLExporter(template_name="lesson", extra_template_basedirs=templates, extra_template_paths=templates,
                         exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
 
 
@@ -167,9 +171,10 @@ def build_html(paths: list[Path], out: Path) -> list[Path]:
 
 
 def _inline_md(text: str) -> str:
-    """The little markdown a learning goal uses (**bold**, `code`), as escaped HTML."""
+    """The little markdown a learning goal uses (**bold**, *italic*, `code`), as escaped HTML."""
     text = html.escape(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
@@ -208,15 +213,17 @@ run them with JupyterLab (<code>make lab</code>). Give each class or student its
 
 
 # -- timings --------------------------------------------------------------------------------------------------
-def time_lessons(paths: list[Path], parameters: dict) -> list[tuple[str, float]]:
-    """Run each lesson with papermill into a temporary folder; return (lesson, seconds)."""
+def time_lessons(paths: list[Path], parameters: dict, keep: Path | None = None) -> list[tuple[str, float]]:
+    """Run each lesson with papermill (into ``keep``, else a temporary folder); return (lesson, seconds)."""
     import papermill as pm
 
     results = []
     with tempfile.TemporaryDirectory(prefix="csresearch-course-") as tmp:
+        folder = Path(keep) if keep is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for path in paths:
             started = time.perf_counter()
-            pm.execute_notebook(str(path), str(Path(tmp) / f"{path.parent.name}.ipynb"), parameters=parameters,
+            pm.execute_notebook(str(path), str(folder / f"{path.parent.name}.ipynb"), parameters=parameters,
                                 kernel_name=KERNEL, cwd=str(path.parent), progress_bar=False)
             results.append((path.parent.name, time.perf_counter() - started))
     return results
@@ -236,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default: {OUT.relative_to(ROOT)})")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                         help="with `time`: a parameter for papermill (VALUE is read as JSON, else text)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="with `time`: keep the executed notebooks in this folder (e.g. one set per class)")
     args = parser.parse_args(argv)
     paths = lessons(args.lessons)
     if not paths:
@@ -252,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.parent.name}: executed in {execute(path):.1f} s", flush=True)
     if args.command == "time":
         params = {name: _parse_value(value) for name, value in args.parameter}
-        for name, seconds in time_lessons(paths, params):
+        for name, seconds in time_lessons(paths, params, args.keep):
             print(f"{name}: {seconds:.1f} s", flush=True)
     return 0
 
