@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import analyses as A
+from . import health
 from .maturity import assess
 from .metrics.catalog import load_catalog
 from .metrics.definition import VERDICTS, MetricDefinitionError, classify_metric
@@ -508,6 +509,27 @@ def check_maturity_level(answer: Any, team: Mapping[str, bool]) -> Feedback:
         return _wrong("too high: a level counts only when all its practices, and those of every level below, are in "
                       "place. Which practice is missing on the way up?")
     return _wrong("too low: the team has every practice of a higher level (and of the levels below it).")
+
+
+def check_health_verdict(answer: Any, ds: "Dataset", metric: str, **audit_kwargs: Any) -> Feedback:
+    """The verdict :func:`csresearch.health.audit` gives the usage metric ``metric`` used as a health score."""
+    if _unanswered(answer):
+        return _NOT_ANSWERED
+    given = answer.strip().lower() if isinstance(answer, str) else None
+    if given not in health.VERDICTS:
+        return _wrong("answer with one of the words informative, redundant or decoration.")
+    expected = _cached(ds, ("health", metric, tuple(sorted(audit_kwargs.items()))),
+                       lambda: health.audit(ds, metric, **audit_kwargs)[1]["verdict"])
+    if given == expected:
+        return _correct()
+    return _wrong({
+        "informative": "informative needs two things: the score predicts churn on its own (its hazard ratio's CI "
+                       "excludes 1) and it adds to raw usage (the likelihood-ratio test). Check both.",
+        "redundant": "redundant means it predicts churn, but usage already says the same. Does it predict churn at all? "
+                     "Look at the hazard ratio per SD and its CI.",
+        "decoration": "decoration means it does not predict churn at all. Look again at the hazard ratio per SD: does "
+                      "its CI exclude 1?",
+    }[given])
 
 
 def check_c_index(answer: Any, ds: "Dataset", *, model: str = "attainment", **uvo_kwargs: Any) -> Feedback:

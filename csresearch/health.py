@@ -9,7 +9,7 @@ Three questions, on the account-month panel (the score as last recorded before e
    falling band by band.
 
 Verdict, in plain words: **informative** (predicts churn and adds to usage), **redundant** (predicts churn, but
-usage already tells the same), or **decoration** (does not predict churn).
+usage already tells the same), or **decoration** (does not predict churn, or higher scores go with *more* churn).
 """
 from __future__ import annotations
 
@@ -59,7 +59,10 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     alone = fit_cox(ep, "stop", "event", ["score_sd"], entry="start", strata=strata, cluster="account_id", alpha=alpha)
     c = concordance(ep, "stop", "event", -ep["score_sd"].to_numpy(), entry="start", strata=strata)["c_index"]
     row = alone.loc["score_sd"]
-    predictive = row["p"] < alpha
+    # a health score is read as "higher = healthier": one whose higher values go with *more* churn is not a
+    # working health score, whatever its p-value (it is reported, with the direction, as decoration)
+    backwards = row["p"] < alpha and row["hr"] > 1
+    predictive = row["p"] < alpha and not backwards
     lr = None
     if usage_cols:
         base = fit_cox(ep, "stop", "event", usage_cols, entry="start", strata=strata, cluster="account_id")
@@ -73,8 +76,12 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
                        + (" and adds to what raw usage says." if usage_cols else compared + "."),
         "redundant": f"The health score {metric} is redundant: it predicts churn (HR {row['hr']:.2f} per SD), but raw usage "
                      "already carries the same signal.",
-        "decoration": f"The health score {metric} is decoration: it does not predict churn (HR {row['hr']:.2f} per SD, "
-                      f"95% CI {row['ci_low']:.2f} to {row['ci_high']:.2f}); a green score says nothing about renewal.",
+        "decoration": (f"The health score {metric} is decoration: higher scores go with *more* churn (HR "
+                       f"{row['hr']:.2f} per SD, {1 - alpha:.0%} CI {row['ci_low']:.2f} to {row['ci_high']:.2f}), so "
+                       "a green score is misleading." if backwards else
+                       f"The health score {metric} is decoration: it does not predict churn (HR {row['hr']:.2f} per SD, "
+                       f"{1 - alpha:.0%} CI {row['ci_low']:.2f} to {row['ci_high']:.2f}); a green score says nothing "
+                       "about renewal."),
     }[verdict]
     table = calibration(ep, col, bands=bands, alpha=alpha, min_cell=min_cell)
     return table, {"metric": metric, "verdict": verdict, "sentence": sentence, "hr_per_sd": float(row["hr"]),

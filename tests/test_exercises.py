@@ -256,3 +256,16 @@ def test_check_sample_size():
     assert "two-proportions" in X.check_sample_size(row["n_total_proportions"], 0.2, 0.07, power=0.9).message
     wrong = X.check_sample_size(123, 0.2, 0.07, power=0.9)
     assert not wrong and str(int(row["n_total_logrank"])) not in wrong.message
+
+
+def test_check_health_verdict(ds):
+    from csresearch import health
+
+    expected = health.audit(ds, "health_score")[1]["verdict"]
+    assert expected == "decoration"
+    assert X.check_health_verdict("decoration", ds, "health_score")
+    assert X.check_health_verdict(" Decoration ", ds, "health_score")
+    wrong = X.check_health_verdict("informative", ds, "health_score")
+    assert not wrong and "likelihood-ratio" in str(wrong.message) and "decoration" not in str(wrong.message).lower()
+    assert not X.check_health_verdict("great", ds, "health_score")
+    assert is_unanswered(X.check_health_verdict(..., ds, "health_score"))
