@@ -387,7 +387,10 @@ def methods_text(r: StudyResults) -> str:
            if r.results.get("observed_from") else ""),
         "**Caveats.** This is an observational association, not an experiment: customers who reach their goals may differ in "
         "ways the data does not hold. Attainment is only as good as the goals recorded at onboarding and the progress "
-        "reported since. Confidence intervals are 95%.",
+        "reported since. Adjustment covariates such as ARR are taken as recorded in the export and assumed to describe "
+        "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. C-indices are measured "
+        "on the accounts the models were fitted on, so differences between them are slightly optimistic. "
+        f"Confidence intervals are {1 - p['alpha']:.0%}.",
         f"**Privacy.** No account identifier or per-account row appears in this report; any group or cell with fewer than "
         f"{p['min_cell']} accounts is suppressed.",
     ]
