@@ -119,8 +119,9 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     if n_churn == 0:
         warnings.append("No account churned in the data, so nothing about churn can be estimated.")
     if not ds.has_goals:
-        warnings.append("The data has no goals table: outcome attainment cannot be measured, so the study shows "
-                        "what usage alone says (maturity level 2 at most).")
+        warnings.append("The data has no goals table: outcome attainment cannot be measured, so this study reports "
+                        "retention by cohort and where the team's measurement stands (maturity level 2 at most); "
+                        "recording each customer's goals is what would make the rest possible.")
     fit_models = enough and n_churn > 0
     goals_ok = fit_models and ds.has_goals
 
