@@ -159,13 +159,20 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     return out
 
 
+def usage_wide(usage: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """The usage table wide: one row per ``(account_id, date)``, one column per metric (duplicates summed)."""
+    names = list(metrics)
+    wide = (usage[usage["metric"].isin(names)]
+            .pivot_table(index=["account_id", "date"], columns="metric", values="value", aggfunc="sum", observed=True)
+            .reindex(columns=names))
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
 def _attach_usage(out: pd.DataFrame, usage: pd.DataFrame, metrics: Iterable[str] | None) -> pd.DataFrame:
     names = sorted(usage["metric"].unique()) if metrics is None else list(metrics)
-    wide = (usage[usage["metric"].isin(names)]
-            .pivot_table(index=["account_id", "date"], columns="metric", values="value", aggfunc="sum")
-            .reindex(columns=names))
-    wide.columns = [f"usage_{m}" for m in wide.columns]
-    wide = wide.reset_index()
+    wide = usage_wide(usage, names)
+    wide.columns = ["account_id", "date", *[f"usage_{m}" for m in names]]
     wide = wide.assign(date=wide["date"].astype("datetime64[ns]")).sort_values("date", kind="stable")
     left = out.reset_index().sort_values("month", kind="stable")
     merged = pd.merge_asof(left, wide, left_on="month", right_on="date", by="account_id", direction="backward",

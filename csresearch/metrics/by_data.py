@@ -79,6 +79,7 @@ from statsmodels.stats.multitest import multipletests
 from .._json import jsonable, records
 from ..analyses import AnalysisError, account_covariates
 from ..attainment import DAYS_PER_MONTH, episodes, goal_attainment
+from ..attainment import usage_wide as attainment_usage_wide
 from ..survival import concordance, fit_cox
 
 if TYPE_CHECKING:
@@ -101,6 +102,16 @@ COLUMNS = ("metric", "kind", "owner", "n_accounts", "n_events", "relevance_hr", 
 # ---------------------------------------------------------------------------------------------------------
 # shared helpers (also used by csresearch.metrics.goodhart)
 # ---------------------------------------------------------------------------------------------------------
+def requested_metrics(ds: "Dataset", metrics: Iterable[str] | None) -> list[str]:
+    """``metrics`` checked against the usage table (all of its metrics when None)."""
+    names = usage_metric_names(ds)
+    wanted = names if metrics is None else list(metrics)
+    unknown = [m for m in wanted if m not in names]
+    if unknown:
+        raise AnalysisError(f"usage metrics not in the usage table: {', '.join(map(str, unknown))}")
+    return wanted
+
+
 def usage_metric_names(ds: "Dataset") -> list[str]:
     """The usage metrics of a dataset, in order of first appearance; raises when there is no usage table."""
     if ds.usage is None or len(ds.usage) == 0:
@@ -132,12 +143,7 @@ def resolve_baseline(ds: "Dataset", baseline: str | Sequence[str] | None) -> lis
 
 def usage_wide(ds: "Dataset", metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """The usage table wide: one row per ``(account_id, date)``, one column per metric (sum of duplicates)."""
-    names = usage_metric_names(ds) if metrics is None else list(metrics)
-    u = ds.usage[ds.usage["metric"].isin(names)]
-    wide = (u.pivot_table(index=["account_id", "date"], columns="metric", values="value", aggfunc="sum",
-                          observed=True).reindex(columns=names))
-    wide.columns = [str(c) for c in wide.columns]
-    return wide.reset_index()
+    return attainment_usage_wide(ds.usage, usage_metric_names(ds) if metrics is None else metrics)
 
 
 def within_sd(values: pd.Series | np.ndarray, groups: pd.Series | np.ndarray) -> float:

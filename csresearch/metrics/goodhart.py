@@ -48,7 +48,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ..analyses import AnalysisError, attainment_at_tenure
 from ..attainment import episodes
 from .._json import jsonable, records
-from .by_data import bh, resolve_baseline, usage_metric_names, usage_wide, within_ols
+from .by_data import bh, requested_metrics, resolve_baseline, usage_metric_names, usage_wide, within_ols
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -143,11 +143,7 @@ def goodhart_divergence(ds: "Dataset", *, metrics: Sequence[str] | None = None,
     _require_goals(ds, "the Goodhart view")
     if not 0 < alpha < 1:
         raise AnalysisError(f"alpha must be in (0, 1), not {alpha}")
-    names = usage_metric_names(ds)
-    metrics = names if metrics is None else list(metrics)
-    unknown = [m for m in metrics if m not in names]
-    if unknown:
-        raise AnalysisError(f"usage metrics not in the usage table: {', '.join(map(str, unknown))}")
+    metrics = requested_metrics(ds, metrics)
     base, notes = _baseline_or_none(ds, baseline)
     lo, hi = _window(since, until)
     wide = complete_usage(ds, sorted(set(metrics) | set(base)))
@@ -279,11 +275,7 @@ def goodhart_monthly(ds: "Dataset", *, metrics: Sequence[str] | None = None, sin
     and ``{window, segments, metrics}``.
     """
     _require_goals(ds, "the Goodhart view")
-    names = usage_metric_names(ds)
-    metrics = names if metrics is None else list(metrics)
-    unknown = [m for m in metrics if m not in names]
-    if unknown:
-        raise AnalysisError(f"usage metrics not in the usage table: {', '.join(map(str, unknown))}")
+    metrics = requested_metrics(ds, metrics)
     lo, hi = _window(since, until)
     wide = complete_usage(ds, metrics)
     wide = wide[_in_window(wide["date"], lo, hi).to_numpy()]
