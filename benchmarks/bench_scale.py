@@ -55,14 +55,24 @@ def child(kind: str, path: str) -> dict:
         agg = (df.assign(date=month).groupby(["account_id", "date", "event"], sort=True).size()
                .rename("value").reset_index())
         out["rows"] = len(agg)
-    elif kind in ("episodes", "cox_ours", "cox_lifelines"):
+    elif kind in ("episodes", "time_varying", "cox_ours", "cox_lifelines"):
         from csresearch.attainment import episodes
         from csresearch.data import load
+        t0 = time.perf_counter()
         ds = load(path)
+        out["load_seconds"] = time.perf_counter() - t0
+        out["load_gb"] = _hwm_gb()
         if kind == "episodes":
             t0 = time.perf_counter()
             ep = episodes(ds)
             out["rows"] = len(ep)
+        elif kind == "time_varying":
+            from csresearch.analyses import time_varying_effect
+            ep = episodes(ds)
+            t0 = time.perf_counter()
+            fit, eff = time_varying_effect(ds, panel=ep)
+            out.update(rows=eff["n_rows"], coef=eff["coef"], hr=eff["hr"], ci=[eff["ci_low"], eff["ci_high"]],
+                       method=eff["method"])
         else:
             ep = episodes(ds)
             ep = ep[ep["goals_set"] > 0].reset_index(drop=True)
@@ -85,11 +95,54 @@ def child(kind: str, path: str) -> dict:
     else:
         raise SystemExit(f"unknown kind {kind}")
     out["seconds"] = time.perf_counter() - t0
+    out["hwm_gb"] = _hwm_gb()
+    return out
+
+
+def _hwm_gb() -> float:
     with open("/proc/self/status") as f:  # VmHWM: this process's peak RSS since exec (ru_maxrss is not:
         for line in f:                     # it carries the forking parent's RSS over the exec)
             if line.startswith("VmHWM:"):
-                out["hwm_gb"] = int(line.split()[1]) / 2**20
-    return out
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _tree_rss_gb(root: int) -> float:
+    """Resident memory of a process and all its descendants (a study runs its notebooks in kernels)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(d))
+            rss[int(d)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / 2**30
+
+
+def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
+    """Wall time and peak resident memory of a command and its descendants, polled every 0.2 s."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    t0, peak, killed = time.perf_counter(), 0.0, False
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_gb(proc.pid))
+        if peak > rss_limit_gb and not killed:
+            subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
+            proc.kill()
+            killed = True
+        time.sleep(0.2)
+    output = proc.stdout.read()
+    return {"seconds": time.perf_counter() - t0, "peak_gb": peak, "returncode": proc.returncode,
+            "stopped": killed, "tail": output.strip().splitlines()[-3:] if output.strip() else []}
 
 
 def measure(kind: str, path: Path, rss_limit_gb: float) -> dict:
@@ -176,6 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-cox", action="store_true")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed after)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--sections", default="agg,panel,cox,study",
+                    help="comma-separated subset of agg (events -> usage), panel (load + episodes), cox (ours vs "
+                         "lifelines), study (end-to-end on the large world); default all")
+    ap.add_argument("--large-accounts", type=int, default=1_000_000, help="accounts of the large world (default 1M)")
+    ap.add_argument("--large-events", type=float, default=5,
+                    help="events per account-month of the large world (default 5: ~100M events at 1M accounts)")
+    ap.add_argument("--large-world", default=None,
+                    help="use this existing folder (accounts, goals, goal_progress, events/; no usage) as the large "
+                         "world instead of generating one")
+    ap.add_argument("--study-rss-limit-gb", type=float, default=22.0)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -183,9 +246,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from csresearch.world import WorldConfig, simulate, write, write_events
 
+    sections = set(args.sections.split(","))
+    if sections - {"agg", "panel", "cox", "study"}:
+        ap.error(f"--sections: unknown {sorted(sections - {'agg', 'panel', 'cox', 'study'})}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_scale_"))
     lines = ["# Benchmarks", "", "Written by `benchmarks/bench_scale.py` "
-             f"(`--accounts {args.accounts} --sizes {' '.join(f'{s:g}' for s in args.sizes)} --repeats {args.repeats}`).",
+             f"(`{' '.join(argv if argv is not None else sys.argv[1:])}`; sections: {', '.join(sorted(sections))}).",
              "", machine(), ""]
     print("\n".join(lines))
     try:
@@ -214,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["## Generation (one run each)", "", "| step | time | output |", "| --- | --- | --- |", *gen_rows, ""]
 
         # -- events -> monthly usage ---------------------------------------------------------------------
+        if "agg" not in sections:
+            sets = []
         lines += ["## Events -> monthly usage", "",
                   "DuckDB: `csresearch.events.aggregate` (read_parquet on the folder, date_trunc month, GROUP BY, "
                   "ORDER BY, result to pandas). pandas: `pd.read_parquet(folder)` + numpy month floor + "
@@ -247,16 +315,50 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
         lines.append("")
 
+        # -- the large world ----------------------------------------------------------------------------
+        large = None
+        if sections & {"panel", "study"}:
+            if args.large_world:
+                large = Path(args.large_world)
+            else:
+                large = work / "large"
+                t0 = time.perf_counter()
+                gen = measure_command([sys.executable, "-m", "csresearch", "generate", "--out", str(large),
+                                       "--accounts", str(args.large_accounts), "--seed", "1", "--format", "parquet",
+                                       "--events-per-account-month", f"{args.large_events:g}", "--force"], 1e9)
+                (large / "usage.parquet").unlink()  # the events are the usage: aggregated by DuckDB at load
+                gen_line = (f"| generate {args.large_accounts:,} accounts with events N={args.large_events:g} "
+                            f"(usage.parquet removed) | {gen['seconds']:.0f} s | peak {gen['peak_gb']:.1f} GB; "
+                            f"{' '.join(gen['tail'][-1:])[:120]} |")
+                lines += ["## Large world", "", "| step | time | output |", "| --- | --- | --- |", gen_line, ""]
+                print(gen_line, flush=True)
+
         # -- attainment panel and Cox --------------------------------------------------------------------
-        lines += ["## Attainment panel and time-varying Cox", "",
-                  f"On the {args.accounts:,}-account world above (usage.parquet, not the events). "
-                  "Times exclude `load()`; peak RSS includes it.", "",
-                  "| job | median time | peak RSS | rows | runs | note |", "| --- | --- | --- | --- | --- | --- |"]
-        res = median_of([measure("episodes", world, 1e9) for _ in range(args.repeats)])
-        lines.append(f"| `attainment.episodes` | {fmt_s(res)} | {res['peak_gb']:.2f} GB | {res.get('rows', 0):,} | "
-                     f"{res.get('runs')} | all {res.get('all')} s |")
-        print(lines[-1], flush=True)
-        if not args.skip_cox:
+        lines += ["## Attainment panel and time-varying models", "",
+                  f"`load()` then `attainment.episodes` on the {args.accounts:,}-account world above (usage.parquet) "
+                  "and on the large world (events aggregated into usage by DuckDB inside `load`). Time columns: "
+                  "`load` and the job itself; peak RSS is the whole child's (load included).", "",
+                  "| job | world | load | job time | peak RSS | rows | runs | note |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        panel_jobs = []
+        if "panel" in sections:
+            panel_jobs += [("episodes", world, f"{args.accounts:,}", args.repeats)]
+            if large is not None:
+                panel_jobs += [("episodes", large, f"{args.large_accounts:,} + events", 1),
+                               ("time_varying", large, f"{args.large_accounts:,} + events", 1)]
+        for kind, folder, label, reps in panel_jobs:
+            runs = [measure(kind, folder, args.study_rss_limit_gb) for _ in range(reps)]
+            res = median_of(runs)
+            ok = [r for r in runs if "load_seconds" in r]
+            load_s = f"{statistics.median(r['load_seconds'] for r in ok):.1f} s" if ok else "-"
+            note = f"all {res.get('all')} s" if reps > 1 else ""
+            if kind == "time_varying" and ok:
+                note = f"{ok[-1]['method']}; HR {ok[-1]['hr']:.3f} ({ok[-1]['ci'][0]:.3f}-{ok[-1]['ci'][1]:.3f})"
+            lines.append(f"| `{'attainment.episodes' if kind == 'episodes' else 'analyses.time_varying_effect'}` | "
+                         f"{label} | {load_s} | {fmt_s(res)} | {res['peak_gb']:.2f} GB | {res.get('rows') or 0:,} | "
+                         f"{res.get('runs')} | {note} |")
+            print(lines[-1], flush=True)
+        if "cox" in sections and not args.skip_cox:
             ours = median_of([measure("cox_ours", world, 1e9) for _ in range(args.cox_repeats)])
             theirs = median_of([measure("cox_lifelines", world, 1e9) for _ in range(args.cox_repeats)])
             diff = abs(ours["coef"] - theirs["coef"]) if ours.get("coef") is not None and theirs.get("coef") is not None else float("nan")
@@ -267,6 +369,20 @@ def main(argv: list[str] | None = None) -> int:
                          f"{theirs['seconds'] / ours['seconds']:.1f}x; abs coef diff {diff:.1e} |")
             print("\n".join(lines[-2:]), flush=True)
         lines.append("")
+
+        # -- end to end ----------------------------------------------------------------------------------
+        if "study" in sections and large is not None:
+            cmd = [sys.executable, "-m", "csresearch", "study", "params/all.yaml", "--data", str(large),
+                   "--segments", "all", "--out", str(work / "reports"), "--workers", "1"]
+            res = measure_command(cmd, args.study_rss_limit_gb)
+            status = ("stopped at the RSS limit" if res["stopped"] else "completed" if res["returncode"] == 0
+                      else f"failed (exit {res['returncode']}): {' / '.join(res['tail'])[:300]}")
+            lines += ["## End to end: `csresearch study` on the large world", "",
+                      f"`{' '.join(['csresearch', *cmd[3:]])}`: one study (all segments), one worker; peak RSS is the "
+                      "sum over the command and its kernel (polled every 0.2 s).", "",
+                      "| accounts | wall time | peak RSS (process tree) | target | result |", "| --- | --- | --- | --- | --- |",
+                      f"| {args.large_accounts:,} | {res['seconds']:.0f} s | {res['peak_gb']:.2f} GB | < 8 GB | {status} |", ""]
+            print("\n".join(lines[-4:]), flush=True)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from .attainment import account_attainment, episodes
 from .cohorts import survival_table
-from .survival import concordance, fit_cox, fit_km, logrank, lr_test
+from .survival import concordance, fit_cox, fit_discrete, fit_km, logrank, lr_test
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -126,13 +126,36 @@ def _require_variation(frame: pd.DataFrame, column: str, what: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # the headline: time-varying attainment
 # ---------------------------------------------------------------------------------------------------------
+#: above this many account-month rows, the panel models fit the discrete-time model instead of Cox
+COX_MAX_ROWS = 5_000_000
+
+
+def panel_model(ep: pd.DataFrame, covariates: Sequence[str], strata: str | None, *,
+                cox_max_rows: int = COX_MAX_ROWS) -> pd.DataFrame:
+    """A proportional-hazards model of churn on the account-month panel, robust SEs clustered by account.
+
+    Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`,
+    stratified). Above: the discrete-time cloglog GLM on the same rows (:func:`csresearch.survival.fit_discrete`,
+    spline baseline in ``tenure_months``, one baseline level per stratum), which estimates the same hazard
+    ratios at a fraction of the cost. ``attrs["model"]`` says which; both carry ``loglik`` and ``vcov``.
+    """
+    if len(ep) > cox_max_rows:
+        return fit_discrete(ep, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id")
+    return fit_cox(ep, "stop", "event", list(covariates), entry="start", strata=strata, cluster="account_id")
+
+
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,
-                        panel: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+                        panel: pd.DataFrame | None = None, cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
     """Cox model of churn on current attainment in ``(start, stop]`` monthly intervals.
 
     Attainment is the account's attainment known at each interval's start (``lag_days`` earlier still).
     Robust standard errors are clustered by account; across segments the model is stratified by segment.
     Accounts without any goal are left out (said in the result's ``warnings``).
+
+    When the panel has more than ``cox_max_rows`` rows (about 250,000 accounts at the default), the model is
+    the discrete-time proportional-hazards model on the same account-month rows
+    (:func:`csresearch.survival.fit_discrete`: cloglog GLM, smooth baseline in tenure, a baseline level per
+    segment, robust SEs by account), whose exp(coef) estimates the same hazard ratio; ``model`` says which.
 
     Returns the coefficient table and ``{hr, ci_low, ci_high, p, coef, se, n_accounts, n_events, n_rows,
     covariates, stratified_by, lag_days, warnings}`` where ``hr`` is the hazard ratio of full versus no attainment.
@@ -151,11 +174,17 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     _require_events(ep, "event", "time-varying model", minimum=2)
     _require_variation(ep, "attainment", "time-varying model")
     strata = _strata(ep)
-    fit = fit_cox(ep, "stop", "event", ["attainment", *names], entry="start", strata=strata, cluster="account_id")
+    fit = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)
+    model = fit.attrs["model"]
+    if model == "discrete_cloglog":
+        method = (f"discrete-time proportional hazards (cloglog GLM on {len(ep):,} account-months, more than the "
+                  f"Cox limit of {cox_max_rows:,}), spline baseline in tenure, robust SE by account")
+    else:
+        method = "Cox, counting process (start, stop], Efron ties, robust SE by account"
     out = _effect(fit)
     out.update({"n_accounts": int(ep["account_id"].nunique()), "n_events": int(ep["event"].sum()),
                 "n_rows": int(len(ep)), "covariates": names, "stratified_by": strata, "lag_days": int(lag_days),
-                "warnings": warnings, "method": "Cox, counting process (start, stop], Efron ties, robust SE by account"})
+                "warnings": warnings, "model": "discrete" if model == "discrete_cloglog" else "cox", "method": method})
     return fit, out
 
 
@@ -285,7 +314,7 @@ def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) ->
 
 
 def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
-                     panel: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+                     panel: pd.DataFrame | None = None, cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
     """Usage-only, attainment-only and combined time-varying Cox models on the same account-months.
 
     Usage features are ``log(1 + value)`` of each usage metric in the last completed period before the interval;
@@ -313,7 +342,7 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
         usable = [c for c in cols if ep[c].nunique() > 1]
         if not usable:
             raise AnalysisError(f"usage versus outcome: the {model} model has no varying covariate")
-        fit = fit_cox(ep, "stop", "event", usable, entry="start", strata=strata, cluster="account_id")
+        fit = panel_model(ep, usable, strata, cox_max_rows=cox_max_rows)
         fits[model] = fit
         score = ep[usable].to_numpy() @ fit.loc[usable, "coef"].to_numpy()
         c = concordance(ep.assign(_score=score), "stop", "event", "_score", entry="start", strata=strata)
@@ -323,7 +352,8 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
     table = pd.DataFrame(rows)
     out = {"c_index": {r["model"]: r["c_index"] for r in rows}, "lr_test_p": float(test["p"]),
            "lr_statistic": float(test["statistic"]), "lr_df": int(test["df"]), "n_rows": int(len(ep)),
-           "n_events": int(ep["event"].sum()), "usage_metrics": [n[4:] for n in names]}
+           "n_events": int(ep["event"].sum()), "usage_metrics": [n[4:] for n in names],
+           "model": "discrete" if fits["both"].attrs["model"] == "discrete_cloglog" else "cox"}
     return table, out
 
 
@@ -331,7 +361,8 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
 # dose-response of partial attainment
 # ---------------------------------------------------------------------------------------------------------
 def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), covariates: Sequence[str] | None = None,
-                  lag_days: int = 0, panel: pd.DataFrame | None = None, grid_points: int = 101) -> tuple[pd.DataFrame, dict]:
+                  lag_days: int = 0, panel: pd.DataFrame | None = None, grid_points: int = 101,
+                  cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
     """Partial attainment as a dose: hazard ratio versus attainment 0 along a natural cubic spline.
 
     The spline is patsy's ``cr`` with the given interior ``knots`` and boundary knots 0 and 1, centred (the
@@ -356,8 +387,8 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     cols = [f"spline_{i}" for i in range(matrix.shape[1])]
     ep[cols] = np.asarray(matrix)
     strata = _strata(ep)
-    spline = fit_cox(ep, "stop", "event", [*cols, *names], entry="start", strata=strata, cluster="account_id")
-    linear = fit_cox(ep, "stop", "event", ["attainment", *names], entry="start", strata=strata, cluster="account_id")
+    spline = panel_model(ep, [*cols, *names], strata, cox_max_rows=cox_max_rows)
+    linear = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)
     # the linear term is nested in the spline's span but not by column name, so the LR test is computed here
     statistic = max(0.0, 2 * (spline.attrs["loglik"] - linear.attrs["loglik"]))
     df = len(cols) - 1

@@ -63,27 +63,96 @@ def goal_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.Data
 
 
 def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, *,
-                       date: str = "date", lag_days: int = 0, threshold: float = 1.0) -> pd.DataFrame:
+                       date: str = "date", lag_days: int = 0, threshold: float = 1.0,
+                       chunk_rows: int = 2_000_000) -> pd.DataFrame:
     """Account attainment at given dates: ``points`` plus ``attainment``, ``goals_set`` and ``goals_attained``.
 
     ``attainment`` is the weight-averaged goal attainment over the goals set on or before the (lagged) date:
     0 when goals are set but unmeasured, NaN when no goal is set yet (or the account has none).
     ``goals_attained`` counts goals whose attainment reached ``threshold``.
+
+    The same rules as :func:`goal_attainment`, computed on integer keys rather than by merging frames (so that
+    a 20-million-row account-month panel needs memory for a chunk of ``chunk_rows`` points at a time): each
+    point is paired with its account's goals, and the latest measurement of a goal on or before the reference
+    day is found by binary search in the progress sorted by (goal, day).
     """
-    per_goal = goal_attainment(goals, progress, points.assign(_row=np.arange(len(points))), date=date, lag_days=lag_days)
-    per_goal["_wa"] = per_goal["weight"] * per_goal["attainment"]
-    per_goal["_hit"] = per_goal["attainment"] >= threshold
-    agg = per_goal.groupby("_row").agg(_wa=("_wa", "sum"), _w=("weight", "sum"), goals_set=("goal_id", "size"),
-                                         goals_attained=("_hit", "sum"))
-    out = points.reset_index(drop=True).copy()
-    agg = agg.reindex(np.arange(len(out)))
+    pts = points.reset_index(drop=True)
+    n = len(pts)
+    g = goals.reset_index(drop=True)
+    # goals grouped by account: the goals of account k are order[bounds[k]:bounds[k + 1]]
+    acc_codes, acc_ids = pd.factorize(g["account_id"])
+    order = np.argsort(acc_codes, kind="stable")
+    bounds = np.searchsorted(acc_codes[order], np.arange(len(acc_ids) + 1))
+    set_day = _days(g["set_date"])[order]
+    base = g["baseline"].to_numpy(float)[order]
+    span = g["target"].to_numpy(float)[order] - base
+    weight = g["weight"].to_numpy(float)[order]
+    # progress keyed by (goal position in ``order``, day), sorted
+    goal_pos = np.empty(len(g), dtype=np.int64)
+    goal_pos[order] = np.arange(len(g))
+    p_goal = pd.Index(g["goal_id"]).get_indexer(progress["goal_id"]) if len(progress) else np.empty(0, np.int64)
+    known = p_goal >= 0
+    p_key = goal_pos[p_goal[known]] * _DAY_SPAN + _days(progress["date"])[known]
+    p_order = np.argsort(p_key, kind="stable")
+    p_key = p_key[p_order]
+    p_value = progress["value"].to_numpy(float)[known][p_order]
+
+    point_acc = pd.Index(acc_ids).get_indexer(pts["account_id"])
+    ref_day = _days(pts[date]) - int(lag_days)
+    wa = np.zeros(n)
+    w = np.zeros(n)
+    n_set = np.zeros(n, dtype=np.int64)
+    n_hit = np.zeros(n, dtype=np.int64)
+    for lo in range(0, n, chunk_rows):
+        hi = min(n, lo + chunk_rows)
+        acc = point_acc[lo:hi]
+        has = acc >= 0
+        rows = np.flatnonzero(has)
+        k = bounds[acc[rows] + 1] - bounds[acc[rows]]
+        row = np.repeat(rows, k)
+        goal = np.repeat(bounds[acc[rows]], k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+        ref = ref_day[lo:hi][row]
+        keep = set_day[goal] <= ref
+        row, goal, ref = row[keep], goal[keep], ref[keep]
+        if len(p_key):
+            last = np.searchsorted(p_key, goal * _DAY_SPAN + ref, side="right") - 1
+            safe = np.maximum(last, 0)
+            # the latest key at or before (goal, ref) must be this goal's (an earlier goal's keys are smaller)
+            measured = (last >= 0) & (p_key[safe] // _DAY_SPAN == goal)
+            value = np.where(measured, p_value[safe], np.nan)
+        else:
+            measured, value = np.zeros(len(goal), dtype=bool), np.full(len(goal), np.nan)
+        att = np.where(measured, np.clip((value - base[goal]) / span[goal], 0.0, 1.0), 0.0)
+        m = hi - lo
+        wa[lo:hi] = np.bincount(row, weights=weight[goal] * att, minlength=m)
+        w[lo:hi] = np.bincount(row, weights=weight[goal], minlength=m)
+        n_set[lo:hi] = np.bincount(row, minlength=m)
+        n_hit[lo:hi] = np.bincount(row, weights=(att >= threshold).astype(float), minlength=m).astype(np.int64)
+    out = pts.copy()
     # no goal set yet (or never): attainment is undefined, not 0. Counting those months as "no progress" would
     # credit the zero-attainment group with time the account had to survive in order to record its first goal
     # (immortal time); models therefore take an account into the risk set from its first goal on.
-    out["attainment"] = np.where(agg["_w"].notna(), agg["_wa"] / agg["_w"], np.nan)
-    out["goals_set"] = agg["goals_set"].fillna(0).astype(int).to_numpy()
-    out["goals_attained"] = agg["goals_attained"].fillna(0).astype(int).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["attainment"] = np.where(n_set > 0, wa / w, np.nan)
+    out["goals_set"] = n_set
+    out["goals_attained"] = n_hit
     return out
+
+
+#: keys combine an index with a day number: days since 1677-09-21 (the first datetime64[ns] day), so every
+#: date pandas can hold is in [0, 2**18)
+_DAY_SPAN = 1 << 18
+_DAY_ZERO = 106_752
+
+
+def _days(values) -> np.ndarray:
+    """Dates (at midnight) as int64 days since 1677-09-21; one array allocated for datetime64[ns] input."""
+    arr = np.asarray(values)
+    if arr.dtype != np.dtype("datetime64[ns]"):
+        arr = pd.to_datetime(pd.Series(values)).to_numpy("datetime64[ns]")
+    days = arr.view(np.int64) // 86_400_000_000_000
+    days += _DAY_ZERO
+    return days
 
 
 def _month_floor(days: np.ndarray) -> np.ndarray:
@@ -135,7 +204,7 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     start_t = (lo - s0).astype(float)
     stop_t = (hi - s0).astype(float)
     stop_t = np.where(same_day[idx], 0.5, stop_t)
-    event = (churned[idx] & (hi == end[idx])).astype(int)
+    event = (churned[idx] & (hi == end[idx])).astype(np.int8)
     out = pd.DataFrame({
         "account_id": acc["account_id"].to_numpy()[idx],
         "segment": acc["segment"].to_numpy()[idx],
@@ -151,9 +220,10 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
             {"goal_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)})
         att = account_attainment(ds.goals, progress, out[["account_id", "period_start"]], date="period_start",
                                  lag_days=lag_days, threshold=threshold)
-        out[["attainment", "goals_set", "goals_attained"]] = att[["attainment", "goals_set", "goals_attained"]].to_numpy()
-        out["goals_set"] = out["goals_set"].astype(int)
-        out["goals_attained"] = out["goals_attained"].astype(int)
+        out["attainment"] = att["attainment"].to_numpy()
+        out["goals_set"] = att["goals_set"].to_numpy().astype(np.int32)
+        out["goals_attained"] = att["goals_attained"].to_numpy().astype(np.int32)
+        del att
     if ds.usage is not None:
         out = _attach_usage(out, ds.usage, usage_metrics)
     return out
@@ -170,14 +240,55 @@ def usage_wide(usage: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 
 
 def _attach_usage(out: pd.DataFrame, usage: pd.DataFrame, metrics: Iterable[str] | None) -> pd.DataFrame:
-    names = sorted(usage["metric"].unique()) if metrics is None else list(metrics)
-    wide = usage_wide(usage, names)
-    wide.columns = ["account_id", "date", *[f"usage_{m}" for m in names]]
-    wide = wide.assign(date=wide["date"].astype("datetime64[ns]")).sort_values("date", kind="stable")
-    left = out.reset_index().sort_values("month", kind="stable")
-    merged = pd.merge_asof(left, wide, left_on="month", right_on="date", by="account_id", direction="backward",
-                           allow_exact_matches=False, tolerance=pd.Timedelta(days=45))
-    merged = merged.drop(columns="date").sort_values("index", kind="stable").set_index("index")
-    merged.index.name = None
-    return merged
+    """Add ``usage_<metric>`` columns to ``out`` (in place; returned): per panel row, the latest usage period of
+    its account that began before the row's calendar month, at most 45 days before it (duplicate rows of a
+    metric and period summed; NaN for a metric the period has no row of).
 
+    Integer keys and binary search instead of a pivot and a merge: for 60 million usage rows the temporary
+    memory is a few int64 arrays of that length, not copies of the frames."""
+    names = sorted(usage["metric"].unique()) if metrics is None else list(metrics)
+    if not names:
+        return out
+    u = usage if set(usage["metric"].unique()) <= set(names) else usage[usage["metric"].isin(names)]
+    ids = pd.Index(pd.unique(out["account_id"]))
+    key = ids.get_indexer(u["account_id"]).astype(np.int64, copy=False)
+    known = key >= 0
+    key *= _DAY_SPAN
+    key += _days(u["date"])
+    metric = pd.Categorical(u["metric"], categories=names).codes.astype(np.int32)
+    value = u["value"].to_numpy(float)
+    if not known.all():
+        key, metric, value = key[known], metric[known], value[known]
+    del u, known
+    if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):
+        # already in (account, date) order, as usage aggregated from events is: no sort needed
+        new_period = np.empty(len(key), dtype=bool)
+        new_period[:1] = True
+        np.not_equal(key[1:], key[:-1], out=new_period[1:])
+        periods = key[new_period]
+        cell = np.cumsum(new_period, dtype=np.int64)
+        cell -= 1
+        del new_period
+    else:
+        periods, cell = np.unique(key, return_inverse=True)  # one row per (account, period start), sorted
+    del key
+    cell *= len(names)
+    cell += metric  # the (period, metric) cell of each usage row
+    del metric
+    size = len(periods) * len(names)
+    total = np.bincount(cell, weights=value, minlength=size).reshape(-1, len(names))
+    present = (np.bincount(cell, minlength=size) > 0).reshape(-1, len(names))
+    del cell, value
+    row_acc = ids.get_indexer(out["account_id"]).astype(np.int64, copy=False)
+    month_day = _days(out["month"])
+    q = row_acc * _DAY_SPAN + month_day
+    last = np.searchsorted(periods, q, side="left") - 1  # latest period starting strictly before the month
+    del q
+    safe = np.maximum(last, 0)
+    ok = (last >= 0) & (periods[safe] // _DAY_SPAN == row_acc) & (month_day - periods[safe] % _DAY_SPAN <= 45)
+    del last, row_acc, month_day
+    for j, name in enumerate(names):
+        col = total[safe, j]
+        col[~(ok & present[safe, j])] = np.nan
+        out[f"usage_{name}"] = col
+    return out

@@ -101,11 +101,22 @@ def find_events(folder: Path | str) -> tuple[EventSource | None, list[Problem]]:
     return (found[0] if found else None), warnings
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None):
-    """A DuckDB connection in UTC (so ``date_trunc('month', ts)`` of a TIMESTAMPTZ is the UTC month)."""
+def connect(threads: int | None = None, memory_limit: str | None = None, spill: bool = False):
+    """A DuckDB connection in UTC (so ``date_trunc('month', ts)`` of a TIMESTAMPTZ is the UTC month).
+
+    ``spill``: let large sorts and joins spill to a private temporary folder (removed when the process
+    exits) instead of DuckDB's default ``.tmp`` in the working directory."""
     import duckdb
 
     con = duckdb.connect()
+    if spill:
+        import atexit
+        import shutil
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="csresearch-duckdb-")
+        atexit.register(shutil.rmtree, tmp, True)
+        con.execute(f"SET temp_directory = {_lit(tmp)}").fetchall()
     con.execute("SET TimeZone = 'UTC'").fetchall()
     con.execute("SET enable_progress_bar = false").fetchall()
     if threads is not None:
@@ -120,26 +131,81 @@ def _columns(con, source: EventSource) -> dict[str, str]:
     return {r[0]: str(r[1]) for r in rows}
 
 
-def aggregate(source: EventSource | Path | str, *, con=None) -> pd.DataFrame:
+def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFrame | None = None,
+              as_of: pd.Timestamp | None = None, batch_rows: int = 1 << 23) -> pd.DataFrame:
     """The monthly usage table of the events: ``account_id, date, metric, value`` (count, float64).
 
-    Sorted by account_id, date, metric. Rows that are not valid (see :func:`check`) are not
-    filtered here: validate first (``csresearch.data.load`` does)."""
+    Without ``accounts``: one row per (account_id, month, event type) that has events, sorted by
+    account_id, date, metric.
+
+    With ``accounts`` (the typed accounts frame) and ``as_of``: the *dense* table the studies use. Raw
+    events only exist where something happened, so a silent month would otherwise have no row, read as
+    "unknown" downstream, and silent months (often the clearest churn signal) would drop out of every usage
+    model. Every account gets a row per event type for each calendar month from its start month to the month
+    of its churn date (or of ``as_of``), 0 where it had no event; events outside those months are not
+    counted. Rows come in the accounts' order, then date, then metric.
+
+    Dense: DuckDB joins every event to its account and streams its cell of the (account, month, event type)
+    grid in batches of ``batch_rows``; numpy counts them. No GROUP BY or sort in DuckDB, so its memory does
+    not grow with the number of events; ``account_id``/``metric`` hold references to one ``str`` object per
+    distinct value (the accounts frame's own ids), so the frame costs 32 bytes per row.
+    Rows that are not valid (see :func:`check`) are not filtered here: validate first
+    (``csresearch.data.load`` does)."""
+    import numpy as np
+
     source = _as_source(source)
     con = con or connect()
-    df = con.execute(f"""
-        SELECT CAST(account_id AS VARCHAR) AS account_id,
+    counts = f"""SELECT CAST(account_id AS VARCHAR) AS account_id,
                CAST(date_trunc('month', CAST(ts AS TIMESTAMP)) AS DATE) AS date,
-               CAST(event AS VARCHAR) AS metric,
-               CAST(count(*) AS DOUBLE) AS value
-        FROM {source.sql()}
-        GROUP BY ALL
-        ORDER BY account_id, date, metric""").df()
-    df["account_id"] = df["account_id"].astype(object)
-    df["metric"] = df["metric"].astype(object)
-    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
-    df["value"] = df["value"].astype("float64")
-    return df
+               CAST(event AS VARCHAR) AS metric, count(*) AS n
+        FROM {source.sql()} GROUP BY ALL"""
+    if accounts is None:
+        table = con.sql(f"SELECT account_id, date, metric, CAST(n AS DOUBLE) AS value FROM ({counts}) "
+                        "ORDER BY account_id, date, metric").to_arrow_table()
+        df = table.to_pandas(deduplicate_objects=True, date_as_object=False)
+        del table
+        df["date"] = df["date"].astype("datetime64[ns]")
+        return df[["account_id", "date", "metric", "value"]]
+    if as_of is None:
+        raise ValueError("aggregate(accounts=...) needs as_of: the last month of an active account")
+    as_of = pd.Timestamp(as_of)
+    metrics = sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
+    n_metrics = len(metrics)
+    ids = accounts["account_id"].to_numpy(dtype=object)
+    first = accounts["start_date"].to_numpy("datetime64[M]")
+    last = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
+    n_months = np.maximum((last - first).astype(np.int64) + 1, 0)
+    offset = np.cumsum(n_months) - n_months  # first grid month of each account
+    n_cells = int(n_months.sum()) * n_metrics
+    counts = np.zeros(n_cells, dtype=np.int64)
+    if n_cells:
+        # DuckDB streams one grid position per event (a hash join with the accounts: no GROUP BY, no sort, so
+        # its memory does not grow with the events); numpy counts them into the dense grid
+        con.register("_usage_accounts", pd.DataFrame({
+            "account_id": ids, "first_month": first.astype("datetime64[ns]"),
+            "last_month": last.astype("datetime64[ns]"), "off": offset})[n_months > 0])
+        con.register("_usage_metrics", pd.DataFrame({"j": np.arange(n_metrics, dtype=np.int64),
+                                                     "metric": np.array(metrics, dtype=object)}))
+        month = "date_trunc('month', CAST(e.ts AS TIMESTAMP))"
+        reader = con.sql(f"""
+            SELECT (a.off + datediff('month', a.first_month, {month})) * {n_metrics} + m.j AS pos
+            FROM {source.sql()} e
+            JOIN _usage_accounts a ON CAST(e.account_id AS VARCHAR) = a.account_id
+            JOIN _usage_metrics m ON CAST(e.event AS VARCHAR) = m.metric
+            WHERE {month} >= a.first_month AND {month} <= a.last_month""").to_arrow_reader(batch_rows)
+        for batch in reader:
+            pos = batch.column(0).to_numpy(zero_copy_only=False)
+            counts += np.bincount(pos, minlength=n_cells)
+        con.unregister("_usage_accounts")
+        con.unregister("_usage_metrics")
+    rows = np.repeat(np.arange(len(ids)), n_months)
+    month_no = np.arange(len(rows)) - np.repeat(offset, n_months)
+    dates = (first[rows] + month_no.astype("timedelta64[M]")).astype("datetime64[ns]")
+    del month_no
+    return pd.DataFrame({"account_id": np.repeat(ids[rows], n_metrics), "date": np.repeat(dates, n_metrics),
+                         "metric": np.tile(np.array(metrics, dtype=object), len(rows)),
+                         "value": counts.astype(np.float64)}, copy=False)
 
 
 def _as_source(source: EventSource | Path | str) -> EventSource:
@@ -277,30 +343,3 @@ def _problem(con, source: EventSource, frm: str, col: str, rule: str, cond: str,
         if rows:
             text += f" (account_id {capped([r[0] for r in rows], n)})"
     return Problem("events", source.name, col, rule, text)
-
-
-def with_zero_months(usage: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Make event-derived usage dense: a month an account was active with no event of a type counts 0.
-
-    Raw events only exist where something happened, so the aggregate has no row for a silent month; left as a
-    missing row it would read as "unknown" downstream and silent months (often the clearest churn signal) would drop
-    out of every usage model. Every account gets a row per event type for each calendar month from its start month to
-    the month of its churn date (or of ``as_of``).
-    """
-    import numpy as np
-
-    metrics = sorted(usage["metric"].unique())
-    if not metrics:
-        return usage
-    start = accounts["start_date"].to_numpy("datetime64[M]")
-    end = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
-    n = np.maximum((end - start).astype(int) + 1, 0)
-    idx = np.repeat(np.arange(len(accounts)), n)
-    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    months = (start[idx] + offset.astype("timedelta64[M]")).astype("datetime64[ns]")
-    grid = pd.DataFrame({"account_id": np.repeat(accounts["account_id"].to_numpy()[idx], len(metrics)),
-                         "date": np.repeat(months, len(metrics)),
-                         "metric": np.tile(np.array(metrics, dtype=object), len(idx))})
-    dense = grid.merge(usage, on=["account_id", "date", "metric"], how="left")
-    dense["value"] = dense["value"].fillna(0.0)
-    return dense.sort_values(["account_id", "date", "metric"], kind="stable").reset_index(drop=True)

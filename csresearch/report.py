@@ -136,7 +136,8 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     effect: dict[str, Any] = {}
     if goals_ok:
         tv = attempt("The time-varying attainment effect",
-                     lambda: A.time_varying_effect(ds, covariates=p["covariates"], lag_days=p["lag_days"], panel=panel))
+                     lambda: A.time_varying_effect(ds, covariates=p["covariates"], lag_days=p["lag_days"], panel=panel,
+                                                   cox_max_rows=p["cox_max_rows"]))
         effect["time_varying"] = tv[1] if tv else _empty_effect(warnings[-1])
         landmarks = []
         for L in p["landmark_days"]:
@@ -154,7 +155,8 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         if km:
             out.frames["km"], res["km_by_attainment"] = _suppress_km(km[0], km[1], m)
         dr = attempt("The dose-response curve",
-                     lambda: A.dose_response(ds, knots=p["spline_knots"], covariates=p["covariates"], panel=panel))
+                     lambda: A.dose_response(ds, knots=p["spline_knots"], covariates=p["covariates"], panel=panel,
+                                             cox_max_rows=p["cox_max_rows"]))
         if dr:
             out.frames["dose_response"], res["dose_response"] = dr
     else:
@@ -169,7 +171,8 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     h2h = None
     if goals_ok and ds.usage is not None:
         h2h = attempt("The usage-versus-outcome comparison",
-                      lambda: A.usage_vs_outcome(ds, usage_metrics=usage_metrics, panel=panel))
+                      lambda: A.usage_vs_outcome(ds, usage_metrics=usage_metrics, panel=panel,
+                                                 cox_max_rows=p["cox_max_rows"]))
     if h2h:
         out.frames["usage_vs_outcome"], res["usage_vs_outcome"] = h2h
     else:
@@ -365,6 +368,21 @@ def _p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
+def _model_sentence(r: StudyResults) -> str:
+    tv = (r.results.get("attainment_effect") or {}).get("time_varying") or {}
+    pooled = r.params["segment"] is None
+    if tv.get("model") == "discrete":
+        return (f"With {tv['n_rows']:,} account-months, more than the {r.params['cox_max_rows']:,} the Cox model is run "
+                "on, the model is its discrete-time equivalent: a complementary log-log regression of churn in each "
+                "account-month, with a smooth baseline churn rate over tenure"
+                + (" and a baseline level per segment" if pooled else "")
+                + ". Its hazard ratio means the same as Cox's, and its standard errors allow for the repeated months of "
+                "one account (robust, clustered by account).")
+    return ("A Cox model on these monthly intervals compares accounts of the same tenure; its standard errors allow "
+            "for the repeated months of one account (robust, clustered by account)"
+            + (", and each segment keeps its own baseline churn rate (stratified)." if pooled else "."))
+
+
 def methods_text(r: StudyResults) -> str:
     """Methods and caveats in plain words (Markdown)."""
     p = r.params
@@ -373,9 +391,7 @@ def methods_text(r: StudyResults) -> str:
         "**How churn was linked to attainment.** Each account's life was cut into calendar months. For each month we took "
         f"the account's goal attainment as known on the month's first day{lag} (partial value: the share of the way from "
         "baseline to target, capped at 0 and 1, weight-averaged over the account's goals) and asked whether it churned during "
-        "the month. A Cox model on these monthly intervals compares accounts of the same tenure; its standard errors allow "
-        "for the repeated months of one account (robust, clustered by account)"
-        + (", and each segment keeps its own baseline churn rate (stratified)." if r.params["segment"] is None else "."),
+        "the month. " + _model_sentence(r),
         "**Immortal-time bias and how it was avoided.** Attainment grows with time. An analysis that labels each account by "
         "its *final* attainment credits long-lived accounts with progress they made only because they stayed, and blames "
         "early leavers for progress they had no time to make. Using only what was known at the start of each month (and, as "

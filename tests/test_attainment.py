@@ -130,3 +130,55 @@ def test_episodes_match_the_simulated_risk_set(tmp_path):
     assert ep["attainment"].dropna().between(0, 1).all()
     # months before the first goal have no attainment (those accounts enter the models at their first goal)
     assert ep["attainment"].isna().sum() == int((ep["goals_set"] == 0).sum()) > 0
+
+
+# -- the integer-key implementations against the plain merge formulation ----------------------------------
+
+def _merge_attainment(goals, progress, points, lag, threshold):
+    """account_attainment written the obvious way: per-goal attainment by merge_asof, then grouped."""
+    per_goal = goal_attainment(goals, progress, points.assign(_row=np.arange(len(points))), lag_days=lag)
+    per_goal["wa"] = per_goal["weight"] * per_goal["attainment"]
+    per_goal["hit"] = per_goal["attainment"] >= threshold
+    agg = per_goal.groupby("_row").agg(wa=("wa", "sum"), w=("weight", "sum"), n=("goal_id", "size"),
+                                        hit=("hit", "sum")).reindex(np.arange(len(points)))
+    return pd.DataFrame({"attainment": agg["wa"] / agg["w"], "goals_set": agg["n"].fillna(0).astype(int),
+                         "goals_attained": agg["hit"].fillna(0).astype(int)})
+
+
+@pytest.mark.parametrize("lag, threshold, chunk", [(0, 1.0, 2_000_000), (30, 0.8, 997)])
+def test_account_attainment_equals_the_merge_formulation(lag, threshold, chunk):
+    ds = load("data/sample")
+    rng = np.random.default_rng(3)
+    acc = ds.accounts.sample(600, random_state=1)
+    days = rng.integers(0, 900, len(acc))
+    pts = pd.DataFrame({"account_id": np.r_[acc["account_id"].to_numpy(), ["not-an-account"]],
+                        "date": np.r_[(acc["start_date"] + pd.to_timedelta(days, "D")).to_numpy(),
+                                      [np.datetime64("2025-01-01")]].astype("datetime64[ns]")})
+    got = account_attainment(ds.goals, ds.goal_progress, pts, lag_days=lag, threshold=threshold, chunk_rows=chunk)
+    want = _merge_attainment(ds.goals, ds.goal_progress, pts, lag, threshold)
+    assert got["attainment"].notna().sum() > 300 and got["goals_attained"].sum() > 0
+    np.testing.assert_allclose(got["attainment"].to_numpy(), want["attainment"].to_numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_array_equal(got["goals_set"], want["goals_set"])
+    np.testing.assert_array_equal(got["goals_attained"], want["goals_attained"])
+    pd.testing.assert_frame_equal(got[["account_id", "date"]], pts)
+
+
+def test_episode_usage_equals_merge_asof_on_the_pivot():
+    ds = load("data/sample")
+    ep = episodes(ds)
+    usage = ds.usage.sample(frac=0.7, random_state=2)  # holes: months without a row
+    usage = pd.concat([usage, usage.iloc[:50]])        # duplicated rows are summed
+    names = sorted(usage["metric"].unique())
+    from csresearch.attainment import _attach_usage, usage_wide
+
+    got = _attach_usage(ep[["account_id", "month"]].copy(), usage, None)
+    wide = usage_wide(usage, names)
+    wide.columns = ["account_id", "date", *[f"usage_{m}" for m in names]]
+    wide = wide.assign(date=wide["date"].astype("datetime64[ns]")).sort_values("date", kind="stable")
+    left = ep[["account_id", "month"]].reset_index().sort_values("month", kind="stable")
+    want = pd.merge_asof(left, wide, left_on="month", right_on="date", by="account_id", direction="backward",
+                         allow_exact_matches=False, tolerance=pd.Timedelta(days=45))
+    want = want.drop(columns="date").sort_values("index").set_index("index")
+    want.index.name = None
+    assert got[[f"usage_{m}" for m in names]].notna().mean().min() > 0.4
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)

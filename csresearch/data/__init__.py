@@ -34,10 +34,13 @@ from typing import Any
 
 import pandas as pd
 
-from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table
+from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table, release_memory
 from ._report import DataValidationError, Problem, ValidationReport, table_order
 from ._rules import Context, coerce, run, text_schema, typed_checks, warning_checks
 from ._spec import OBSERVATION_DATES, TABLES, TEXT
+
+#: DuckDB's memory budget while validating and aggregating events
+EVENTS_MEMORY_LIMIT = "2GB"
 
 __all__ = ["Dataset", "DataValidationError", "Problem", "TABLES", "ValidationReport", "load", "validate"]
 
@@ -134,7 +137,9 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
         if events is not None:
             files.not_read = [n for n in files.not_read if n != events.name]
             from ..events import connect
-            con = connect()
+            # DuckDB may take 80% of the machine by default; the events are streamed, so a bounded budget
+            # (spilling to a private temporary folder when needed) keeps a study's peak memory predictable
+            con = connect(memory_limit=EVENTS_MEMORY_LIMIT, spill=True)
     elif (folder / "events").is_dir():
         files.not_read.append("events/")
 
@@ -248,6 +253,7 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
             for schema, frame in warning_checks(table, raw, typed[table], ctx):
                 run(schema, frame, raw, ctx, errors, warnings)
         _guarded(raw, errors, stage2)
+        release_memory()
 
     n_events = None
     if events is not None:
@@ -281,8 +287,9 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
     accounts = frames["accounts"]
     usage_frame = None
     if events is not None:
-        from ..events import aggregate as aggregate_events, with_zero_months
-        usage_frame = with_zero_months(aggregate_events(events, con=con), accounts, as_of)
+        from ..events import aggregate as aggregate_events
+        usage_frame = aggregate_events(events, con=con, accounts=accounts, as_of=as_of)
+        release_memory()
         report.summary["rows"]["usage"] = len(usage_frame)
         report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
 
@@ -317,10 +324,10 @@ def _final_frame(raw: RawTable, typed: pd.DataFrame) -> pd.DataFrame:
     for c in raw.frame.columns:
         if c in typed.columns:
             spec_kind = next(s.kind for s in TABLES[raw.table] if s.name == c)
-            cols[c] = raw.frame[c].astype(object) if spec_kind == TEXT else typed[c]
+            cols[c] = raw.frame[c].astype(object, copy=False) if spec_kind == TEXT else typed[c]
         else:
             cols[c] = extras[c]
-    out = pd.DataFrame(cols, index=raw.frame.index)
+    out = pd.DataFrame(cols, index=raw.frame.index, copy=False)
     for spec in TABLES[raw.table]:
         if spec.name not in out.columns and spec.name in _ADDED:
             dtype, value = _ADDED[spec.name]

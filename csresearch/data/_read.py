@@ -32,12 +32,15 @@ class RawTable:
     fmt: str  # "csv" | "parquet"
     #: contract columns as str ("" = missing); extra columns as str (CSV) or native (Parquet)
     frame: pd.DataFrame
-    #: per row: CSV line number (header = line 1) or 1-based Parquet row number
+    #: per row: CSV line number (header = line 1) or 1-based Parquet row number (:class:`RowNumbers`)
     locations: np.ndarray
     #: contract columns whose stored type cannot hold the contract type (already reported)
     unusable: set[str] = field(default_factory=set)
-    #: parsed contract columns, filled by the checks (see _rules.parse_column)
+    #: parsed contract columns, filled by the checks (see _rules.parse_column) or, for Parquet columns
+    #: stored with the contract's type, by :func:`read_parquet` itself
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: Parquet contract columns read with their stored type (not as text), by kind; see :meth:`texts`
+    native: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def file(self) -> str:
@@ -47,10 +50,55 @@ class RawTable:
     def loc_word(self) -> str:
         return "line" if self.fmt == "csv" else "row"
 
+    def texts(self, column: str, positions: np.ndarray) -> np.ndarray:
+        """The values of ``column`` at ``positions`` as the file's text ("" = missing), for messages."""
+        if column in self.native:
+            return self.cache[("render", column)](np.asarray(positions, dtype=np.int64))
+        return self.frame[column].iloc[positions].astype(str).to_numpy()
+
     @property
     def extra_columns(self) -> list[str]:
         known = {c.name for c in TABLES[self.table]}
         return [c for c in self.frame.columns if c not in known]
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system: Arrow's pool (mimalloc) and glibc keep it otherwise, so that a
+    table read and dropped would count against the process's resident memory for the rest of a study."""
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+class RowNumbers:
+    """1-based row numbers of a Parquet table, computed when asked (an arange of 35M rows is 280 MB)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, positions):
+        return np.arange(1, self.n + 1, dtype=np.int64)[positions] if isinstance(positions, slice) \
+            else np.asarray(positions, dtype=np.int64) + 1
+
+
+@dataclass
+class Parsed:
+    """One contract column of a raw table, parsed once: typed values (NA where not valid) and
+    masks of the text-stage failures. The pandera checks of :mod:`._rules` read these masks."""
+    values: pd.Series
+    nonempty: np.ndarray
+    bad: dict[str, np.ndarray]
 
 
 @dataclass
@@ -212,40 +260,165 @@ def read_parquet(table: str, path: Path, data: bytes, errors: list[Problem],
     # has a name (e.g. account_id) and is dropped when it has none.
     arrow = arrow.replace_schema_metadata(None)
     names = list(arrow.schema.names)
+    types = [f.type for f in arrow.schema]
+    n_rows = arrow.num_rows
+    # one column at a time, each released once converted: peak memory is one Arrow column, not the table
+    arrow_columns = [arrow.column(i) for i in range(len(names))]
+    known = {c.name: c for c in TABLES[table]}
+    extra_idx = [i for i, col in enumerate(names)
+                 if col not in known and not _INDEX_COLUMN.fullmatch(col) and names.index(col) == i]
+    extras_arrow = arrow.select(extra_idx) if extra_idx else None
+    del arrow
     counts = pd.Series(names).value_counts()
     for col, n in counts.items():
         if n > 1:
             errors.append(Problem(table, name, col, "duplicate_column",
                                   f"{name}: column {col} appears {n} times"))
-    known = {c.name: c for c in TABLES[table]}
     columns: dict[str, Any] = {}
     unusable: set[str] = set()
     extras: list[tuple[int, str]] = []
+    cache: dict[Any, Any] = {}
+    native: dict[str, Any] = {}
     for i, col in enumerate(names):
         if col in columns or _INDEX_COLUMN.fullmatch(col) or any(c == col for _, c in extras):
             continue
         if col in known:
-            values = _arrow_to_text(arrow.column(i), known[col].kind)
+            kind = known[col].kind
+            arrow_col, arrow_columns[i] = arrow_columns[i], None
+            typed = _arrow_native(arrow_col, kind)
+            if typed is not None:
+                # stored with the contract's type: checked as such, never rendered as text (memory)
+                frame_values, parsed, render = typed
+                columns[col] = frame_values
+                cache[(col, kind)] = parsed
+                cache[("render", col)] = render
+                native[col] = kind
+                continue
+            values = _arrow_to_text(arrow_col, kind)
+            del arrow_col
             if values is None:
                 errors.append(Problem(table, name, col, "column_type",
-                                      f"{name}: column {col}: stored as {arrow.schema.field(i).type}, "
+                                      f"{name}: column {col}: stored as {types[i]}, "
                                       f"which cannot hold {_KIND_WORD[known[col].kind]}"))
                 unusable.add(col)
-                values = np.full(arrow.num_rows, "", dtype=object)
+                values = np.full(n_rows, "", dtype=object)
             columns[col] = values
         else:
             extras.append((i, col))
             columns[col] = None
     if extras:
-        native = arrow.select([i for i, _ in extras]).to_pandas()
+        extra_frame = extras_arrow.to_pandas()
         for _, col in extras:
-            columns[col] = native[col]
-    frame = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series)
-                              else pd.Series(v, dtype=object)) for k, v in columns.items()})
+            columns[col] = extra_frame[col]
+    del extras_arrow, arrow_columns
+    release_memory()
+    frame = pd.DataFrame({k: (pd.Series(v.to_numpy(), copy=False) if isinstance(v, pd.Series)
+                              else pd.Series(v, dtype=object)) for k, v in columns.items()}, copy=False)
     if frame.shape[1] == 0:
-        frame = pd.DataFrame(index=range(arrow.num_rows))
-    locations = np.arange(1, arrow.num_rows + 1, dtype=np.int64)
-    return RawTable(table, path, "parquet", frame.reset_index(drop=True), locations, unusable)
+        frame = pd.DataFrame(index=range(n_rows))
+    for key, parsed in cache.items():
+        if isinstance(parsed, Parsed):
+            parsed.values.index = frame.index
+    return RawTable(table, path, "parquet", frame, RowNumbers(n_rows), unusable, cache=cache, native=native)
+
+
+#: datetime64[ns] holds 1677-09-21 .. 2262-04-11; dates outside take the text path (and are reported there)
+_NS_MIN, _NS_MAX = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D")
+
+
+def _arrow_native(col, kind: str):
+    """A Parquet column whose stored type already is the contract's, parsed without text.
+
+    Returns ``(frame values, Parsed, render)`` exactly as the text path would produce them (same typed
+    values, same masks; ``render(positions)`` gives the text the text path would have shown for those rows),
+    or None when the column needs the text path: other types, decimals, dates outside the datetime64[ns]
+    range. Text comes back as ``str`` objects, one object per distinct value (pyarrow deduplicates)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    has_null = col.null_count > 0
+    valid = pc.is_valid(col).to_numpy(zero_copy_only=False) if has_null else np.ones(len(col), dtype=bool)
+    bad: dict[str, np.ndarray] = {}
+    if kind == TEXT:
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return None
+        filled = pc.fill_null(col, "") if has_null else col
+        blank = pc.or_(pc.equal(pc.utf8_length(filled), 0), pc.utf8_is_space(filled)).to_numpy(zero_copy_only=False)
+        text = filled.to_pandas(deduplicate_objects=True).astype(object, copy=False)
+        del filled
+        nonempty = ~blank
+        values = text.where(nonempty, None).astype(object) if blank.any() else text
+        return text, Parsed(values, nonempty, bad), lambda pos: text.to_numpy()[pos].astype(str)
+    if kind == DATE:
+        if pa.types.is_date(t):
+            days = col.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
+            if has_null:
+                days = np.where(valid, days, 0)
+            days = days.astype("datetime64[D]")
+            midnight = None
+        elif pa.types.is_timestamp(t) and t.tz is None:
+            stamps = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            if has_null:
+                stamps = np.where(valid, stamps, 0).astype(np.int64)
+            per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[t.unit]
+            midnight = stamps % per_day == 0
+            if midnight.all():
+                midnight = None
+            days = (stamps // per_day).astype("datetime64[D]")
+            del stamps
+        else:
+            return None
+        ok = valid if midnight is None else valid & midnight
+        span = days[ok]
+        if len(span) and (span.min() < _NS_MIN or span.max() > _NS_MAX):
+            return None
+        del span
+        values = days.astype("datetime64[ns]")
+        if not ok.all():
+            values[~ok] = np.datetime64("NaT")
+        values = pd.Series(values)
+        bad["not_date"] = np.zeros(len(values), dtype=bool) if midnight is None else valid & ~midnight
+        odd = None if midnight is None else {int(i): col[int(i)] for i in np.flatnonzero(valid & ~midnight)[:10_000]}
+
+        def render(pos: np.ndarray) -> np.ndarray:
+            out = np.asarray(values.iloc[pos].dt.strftime("%Y-%m-%d").to_numpy(), dtype=object)
+            for j, p in enumerate(pos):
+                if odd is not None and int(p) in odd:
+                    out[j] = _arrow_to_text(pa.chunked_array([pa.array([odd[int(p)].as_py()], t)]), DATE)[0]
+                elif pd.isna(values.iloc[int(p)]):
+                    out[j] = ""
+            return out.astype(str)
+        return values, Parsed(values, valid, bad), render
+    if kind == NUMBER:
+        if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
+            return None
+        numbers = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if not numbers.flags.writeable:
+            numbers = numbers.copy()
+        if has_null:
+            numbers[~valid] = np.nan
+        finite = np.isfinite(numbers)
+        bad["not_number"] = np.zeros(len(numbers), dtype=bool)
+        bad["not_finite"] = valid & ~finite
+        shown = None
+        if not finite.all():
+            # inf and NaN are reported with their text: keep those few before they become NA
+            shown = {int(i): numbers[i] for i in np.flatnonzero(valid & ~finite)[:10_000]}
+            numbers[~finite] = np.nan
+        values = pd.Series(numbers, dtype="float64")
+
+        def render(pos: np.ndarray) -> np.ndarray:
+            raw = np.array([shown.get(int(p), numbers[p]) if shown else numbers[p] for p in pos], dtype=float)
+            text = _arrow_to_text(pa.chunked_array([pa.array(raw, pa.float64())]), NUMBER)
+            if has_null:
+                text = np.where(valid[pos], text, "")
+            return np.asarray(text, dtype=object).astype(str)
+        return values, Parsed(values, valid, bad), render
+    return None
 
 
 _KIND_WORD = {TEXT: "text", DATE: "dates", NUMBER: "numbers"}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ._read import ISO_DATE, RawTable
+from ._read import ISO_DATE, Parsed, RawTable
 from ._report import MAX_EXAMPLES, Problem, capped, locations_text, quote
 from ._spec import DATE, ID_COLUMNS, TABLES, TEXT
 
@@ -95,15 +95,6 @@ def _text(s: pd.Series) -> pd.Series:
     return s.where(s.notna(), "").astype(str)
 
 
-@dataclass
-class Parsed:
-    """One contract column of a raw table, parsed once: typed values (NA where not valid) and
-    masks of the text-stage failures. The pandera checks below read these masks."""
-    values: pd.Series
-    nonempty: np.ndarray
-    bad: dict[str, np.ndarray]
-
-
 def parse_dates(s: pd.Series) -> pd.Series:
     """Strict YYYY-MM-DD -> datetime64[ns]; anything else (and "") -> NaT."""
     s = _text(s)
@@ -147,7 +138,9 @@ def parse_column(raw: RawTable, name: str, kind: str) -> Parsed:
 
 
 def _mask_check(mask: np.ndarray, rule: str) -> pa.Check:
-    return _check(lambda s: pd.Series(~mask, index=s.index), rule)
+    # ignore_na=False: Parquet columns stored with their contract type hold NA (not "") for missing values,
+    # which pandera would otherwise drop before the check, misaligning the mask
+    return _check(lambda s: pd.Series(~mask, index=s.index), rule, ignore_na=False)
 
 
 def text_schema(raw: RawTable) -> pa.DataFrameSchema:
@@ -168,7 +161,7 @@ def coerce(raw: RawTable) -> pd.DataFrame:
     """Contract columns present in ``raw`` with their contract types; bad values become NA."""
     out = {spec.name: parse_column(raw, spec.name, spec.kind).values
            for spec in TABLES[raw.table] if spec.name in raw.frame.columns}
-    return pd.DataFrame(out, index=raw.frame.index)
+    return pd.DataFrame(out, index=raw.frame.index, copy=False)
 
 
 # -- stage 2: typed and cross-table ----------------------------------------------------------------
@@ -300,10 +293,16 @@ def _merge_ref(frame: pd.DataFrame, ctx: Context, ref_table: str, key: str, ref_
     ref = ctx.typed.get(ref_table)
     if ref is None or key not in frame.columns or key not in ref.columns or ref_col not in ref.columns:
         return None
-    right = (ref[[key, ref_col]].dropna(subset=[key]).drop_duplicates(key)
-             .rename(columns={ref_col: as_name}))
-    merged = frame.merge(right, on=key, how="left", validate="many_to_one")
-    merged.index = frame.index
+    right = ref[[key, ref_col]].dropna(subset=[key]).drop_duplicates(key)
+    # a hash lookup rather than a merge: the many side can be tens of millions of rows
+    pos = pd.Index(right[key]).get_indexer(frame[key])
+    values = right[ref_col].to_numpy()
+    missing = np.datetime64("NaT") if values.dtype.kind == "M" else np.nan
+    looked_up = values[np.maximum(pos, 0)] if len(values) else np.full(len(pos), missing, dtype=values.dtype)
+    if (pos < 0).any():
+        looked_up[pos < 0] = missing
+    merged = pd.DataFrame({c: frame[c] for c in frame.columns}, index=frame.index, copy=False)
+    merged[as_name] = looked_up
     return merged
 
 
@@ -348,7 +347,7 @@ def run(schema: pa.DataFrameSchema, frame: pd.DataFrame, raw: RawTable, ctx: Con
         errors: list[Problem], warnings: list[Problem]) -> None:
     """Validate lazily and add one Problem per (rule, column) that failed."""
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)  # nothing is coerced: no copy of the frame
         return
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
@@ -406,7 +405,7 @@ def _problem(raw: RawTable, key: str, rule: Rule, column: str, positions: np.nda
     head = f"{raw.file}: column {column}: " if column else f"{raw.file}: "
     text = f"{head}{n:,} {phrase}"
     if rule.values == "column" and column in raw.frame.columns:
-        vals = pd.unique(raw.frame[column].iloc[positions].astype(str))
+        vals = pd.unique(raw.texts(column, positions))
         text += ": " + capped([quote(v) for v in vals[:MAX_EXAMPLES]], len(vals))
     elif rule.values == "ids":
         keys = _id_texts(raw, positions, distinct=True)
@@ -421,7 +420,7 @@ def _id_texts(raw: RawTable, positions: np.ndarray, distinct: bool = False) -> l
     cols = ID_COLUMNS[raw.table]
     if any(c not in raw.frame.columns for c in cols):
         return None
-    sub = raw.frame[list(cols)].iloc[positions].astype(str)
+    sub = pd.DataFrame({c: raw.texts(c, positions) for c in cols})
     if distinct:
         sub = sub.drop_duplicates()
     out = []

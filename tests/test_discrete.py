@@ -1,0 +1,403 @@
+"""Tests for csresearch.survival.fit_discrete (discrete-time cloglog proportional hazards).
+
+Oracles:
+* a direct maximum-likelihood fit written here (scipy.optimize on the cloglog
+  Bernoulli log-likelihood) over a design built here independently (patsy's
+  natural cubic regression spline ``cr`` with the same knots -- a different
+  basis of the same function space -- plus pandas dummies), with a Hessian
+  from finite differences of the analytic gradient;
+* statsmodels GLM(Binomial, CLogLog) on that design (cluster-robust SEs);
+* the data-generating value of a simulated continuous-time proportional
+  hazards model and fit_cox on the same (start, stop] rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import patsy
+import pytest
+import statsmodels.api as sm
+from scipy import optimize
+
+from csresearch import survival as sv
+from csresearch.survival import fit_cox, fit_discrete, lr_test
+
+COLS = ["coef", "se", "hr", "ci_low", "ci_high", "z", "p"]
+
+
+# ---------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------
+
+
+def simulate_panel(n_acc: int, months: int, seed: int, beta=(0.5, -0.4), shape=1.3, scale=0.02,
+                   seg_effect=(0.0, 0.3, 0.6)) -> pd.DataFrame:
+    """Account-month panel from a continuous-time Weibull PH model.
+
+    h(t | x) = scale * shape * t^(shape-1) * exp(b1 x1(t) + b2 x2 + segment), t in
+    months; x1 changes every month (constant within it), x2 is fixed.  Each
+    account is followed from tenure 0 for a random number of whole months
+    (administrative censoring at a month boundary) or until the event.  The
+    event row's ``stop`` is the exact event time (for fit_cox); the grouped-time
+    model only uses which month it fell in.
+    """
+    rng = np.random.default_rng(seed)
+    acc = np.repeat(np.arange(n_acc), months)
+    mon = np.tile(np.arange(months, dtype=float), n_acc)
+    seg_a = rng.integers(0, 3, n_acc)
+    x1 = rng.normal(size=n_acc * months)
+    x2 = rng.binomial(1, 0.4, n_acc).astype(float)[acc]
+    risk = np.exp(beta[0] * x1 + beta[1] * x2 + np.asarray(seg_effect)[seg_a][acc])
+
+    def H0(t):
+        return scale * t**shape
+
+    dH = risk * (H0(mon + 1) - H0(mon))
+    E = rng.exponential(size=n_acc)[acc]
+    cum = np.cumsum(dH.reshape(n_acc, months), axis=1).ravel()
+    prev = cum - dH
+    follow = rng.integers(months // 2, months + 1, n_acc)[acc]
+    at_risk = (prev < E) & (mon < follow)
+    event = at_risk & (cum >= E)
+    with np.errstate(invalid="ignore"):
+        t_event = ((H0(mon) + (E - prev) / risk) / scale) ** (1 / shape)
+    df = pd.DataFrame({
+        "account_id": np.char.add("acc-", acc.astype(str)),
+        "segment": np.array(["enterprise", "mid", "smb"])[seg_a][acc],
+        "start": mon,
+        "stop": np.where(event, t_event, mon + 1.0),
+        "event": event.astype(int),
+        "tenure_months": mon,
+        "x1": x1,
+        "x2": x2,
+    })
+    return df[at_risk].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate_panel(700, 12, seed=11)
+
+
+# ---------------------------------------------------------------------------
+# independent implementation
+# ---------------------------------------------------------------------------
+
+
+def independent_design(df, res, covariates, strata=None):
+    """[cr spline basis of log1p(time) (spans the intercept) | strata dummies | covariates]."""
+    knots = np.log1p(np.asarray(res.attrs["baseline_knots"]))
+    x = np.log1p(df[res.attrs["time"]].to_numpy(float))
+    if len(knots) >= 3:
+        B = np.asarray(patsy.dmatrix(
+            "cr(x, knots=inner, lower_bound=lo, upper_bound=hi) - 1",
+            {"x": x, "inner": tuple(knots[1:-1]), "lo": knots[0], "hi": knots[-1]},
+        ))
+    else:
+        B = np.column_stack([np.ones_like(x), x][: 1 + res.attrs["baseline_df"]])
+    parts = [B]
+    if strata is not None:
+        parts.append(pd.get_dummies(df[strata], drop_first=True).to_numpy(float))
+    parts.append(df[covariates].to_numpy(float))
+    return np.column_stack(parts)
+
+
+def cloglog_ll_grad(b, X, y):
+    """Bernoulli log-likelihood with P = 1 - exp(-exp(Xb)) and its gradient (plain formulas)."""
+    m = np.exp(X @ b)
+    p = 1 - np.exp(-m)
+    ll = np.sum(y * np.log(p) - (1 - y) * m)
+    dl_deta = y * m * np.exp(-m) / p - (1 - y) * m
+    return ll, X.T @ dl_deta, dl_deta
+
+
+def direct_mle(X, y):
+    n = len(y)
+    # start: constant hazard cloglog(ybar) (the cr basis sums to one)
+    b0 = np.linalg.lstsq(X, np.full(n, np.log(-np.log1p(-y.mean()))), rcond=None)[0]
+
+    def f(b):
+        ll, g, _ = cloglog_ll_grad(b, X, y)
+        return -ll / n, -g / n
+
+    opt = optimize.minimize(f, b0, jac=True, method="BFGS", options={"gtol": 1e-11, "maxiter": 5000})
+    b = opt.x
+    # finite-difference Hessian of the log-likelihood from the analytic gradient
+    h = 1e-5
+    H = np.empty((len(b), len(b)))
+    for j in range(len(b)):
+        e = np.zeros(len(b))
+        e[j] = h
+        H[:, j] = (cloglog_ll_grad(b + e, X, y)[1] - cloglog_ll_grad(b - e, X, y)[1]) / (2 * h)
+    H = (H + H.T) / 2
+    return b, H, cloglog_ll_grad(b, X, y)[0]
+
+
+# ---------------------------------------------------------------------------
+# 1. against a direct maximum-likelihood fit
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["statsmodels", "numpy"])
+def test_matches_direct_mle(small, engine):
+    cov = ["x1", "x2"]
+    res = fit_discrete(small, "event", cov, "tenure_months", strata="segment", engine=engine)
+    a = res.attrs
+    assert a["model"] == "discrete_cloglog" and a["engine"].startswith(engine)
+    assert list(res.columns) == COLS and res.index.name == "covariate" and list(res.index) == cov
+    assert a["converged"] and a["baseline_df"] == 6 and a["n"] == len(small)
+    assert a["n_events"] == small["event"].sum() and a["n_params"] == 1 + 6 + 2 + 2
+    # documented knots: 7 quantiles (5% .. 95%) of log1p(time) over the event rows
+    x_ev = np.log1p(small.loc[small["event"] == 1, "tenure_months"].to_numpy())
+    expect = np.unique(np.quantile(x_ev, np.linspace(0.05, 0.95, 7)))
+    np.testing.assert_allclose(np.log1p(a["baseline_knots"]), expect, rtol=1e-12)
+
+    X = independent_design(small, res, cov, strata="segment")
+    y = small["event"].to_numpy(float)
+    b, H, ll = direct_mle(X, y)
+    np.testing.assert_allclose(res["coef"], b[-2:], atol=1e-5)
+    assert a["loglik"] == pytest.approx(ll, abs=1e-7)
+    V = np.linalg.inv(-H)
+    np.testing.assert_allclose(res["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
+    np.testing.assert_allclose(np.array(a["vcov_naive"]), V[-2:, -2:], rtol=1e-4, atol=1e-10)
+    assert a["vcov"] == a["vcov_naive"] and not a["robust"] and a["n_clusters"] is None
+    # the table is derived consistently from coef and se
+    z = sv._z(0.05)
+    np.testing.assert_allclose(res["hr"], np.exp(res["coef"]))
+    np.testing.assert_allclose(res["ci_low"], np.exp(res["coef"] - z * res["se"]))
+    np.testing.assert_allclose(res["ci_high"], np.exp(res["coef"] + z * res["se"]))
+    np.testing.assert_allclose(res["z"], res["coef"] / res["se"])
+    # loglik_null = the baseline-only model on the same baseline design
+    _, _, ll0 = direct_mle(X[:, :-2], y)
+    assert a["loglik_null"] == pytest.approx(ll0, abs=1e-7)
+
+
+def test_engines_agree_with_strata_and_cluster(small):
+    kw = dict(strata="segment", cluster="account_id", baseline_df=4)
+    r_sm = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="statsmodels", **kw)
+    r_np = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="numpy", **kw)
+    np.testing.assert_allclose(r_np["coef"], r_sm["coef"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r_np["se"], r_sm["se"], rtol=1e-7)
+    for key in ("loglik", "loglik_null"):
+        assert r_np.attrs[key] == pytest.approx(r_sm.attrs[key], rel=1e-10)
+    for key in ("vcov", "vcov_naive", "baseline_coef"):
+        np.testing.assert_allclose(np.array(r_np.attrs[key]), np.array(r_sm.attrs[key]), rtol=1e-6, atol=1e-12)
+    # "auto" is statsmodels at this size
+    auto = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert auto.attrs["engine"] == r_sm.attrs["engine"]
+
+
+def test_numpy_engine_chunks(small, monkeypatch):
+    """Many chunks (incl. a short last one) give the same fit as one chunk."""
+    kw = dict(strata="segment", cluster="account_id", engine="numpy")
+    one = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
+    monkeypatch.setattr(sv, "_DISCRETE_CHUNK_CELLS", 997 * 11)  # 997 rows per chunk
+    many = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
+    np.testing.assert_allclose(many["coef"], one["coef"], rtol=1e-10)
+    np.testing.assert_allclose(many["se"], one["se"], rtol=1e-9)
+    assert many.attrs["loglik"] == pytest.approx(one.attrs["loglik"], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# 2. simulation: recovers the continuous-time log hazard ratio, agrees with Cox
+# ---------------------------------------------------------------------------
+
+
+def test_recovers_true_hazard_ratio_and_matches_cox():
+    truth = np.array([0.5, -0.4])
+    df = simulate_panel(3000, 24, seed=5, beta=truth)
+    assert 1500 < df["event"].sum() < 4000
+    res = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", strata="segment", cluster="account_id",
+                       engine="numpy")
+    assert res.attrs["converged"]
+    err = (res["coef"].to_numpy() - truth) / res["se"].to_numpy()
+    assert np.all(np.abs(err) < 3), err
+    cox = fit_cox(df, "stop", "event", ["x1", "x2"], entry="start", strata="segment")
+    # same estimand, same rows: within a few percent of each other (and well within one SE)
+    np.testing.assert_allclose(res["coef"], cox["coef"], rtol=0.03)
+    assert np.all(np.abs(res["coef"] - cox["coef"]) < 0.3 * cox["se"])
+    np.testing.assert_allclose(np.sqrt(np.diag(res.attrs["vcov_naive"])), cox["se"], rtol=0.05)
+
+
+
+# ---------------------------------------------------------------------------
+# 3. cluster-robust sandwich by hand
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["statsmodels", "numpy"])
+def test_cluster_sandwich_by_hand(small, engine):
+    cov = ["x1", "x2"]
+    res = fit_discrete(small, "event", cov, "tenure_months", strata="segment", cluster="account_id",
+                       baseline_df=3, engine=engine)
+    a = res.attrs
+    X = independent_design(small, res, cov, strata="segment")
+    y = small["event"].to_numpy(float)
+    b, H, _ = direct_mle(X, y)
+    _, _, u = cloglog_ll_grad(b, X, y)
+    scores = pd.DataFrame(X * u[:, None]).groupby(small["account_id"].to_numpy()).sum().to_numpy()
+    G, (n, k) = scores.shape[0], X.shape
+    bread = np.linalg.inv(-H)
+    c = G / (G - 1) * (n - 1) / (n - k)
+    V = c * bread @ (scores.T @ scores) @ bread
+    assert a["robust"] and a["n_clusters"] == G == small["account_id"].nunique()
+    assert a["cluster_correction"] == pytest.approx(c, rel=1e-14) and a["n_params"] == k
+    np.testing.assert_allclose(np.array(a["vcov"]), V[-2:, -2:], rtol=1e-4)
+    np.testing.assert_allclose(res["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
+    # the naive variance is still reported, and differs (x1 varies within accounts)
+    assert a["vcov_naive"] != a["vcov"]
+    # and it is what statsmodels' own cluster covariance gives on this design
+    codes = pd.factorize(small["account_id"])[0]
+    ref = sm.GLM(y, X, family=sm.families.Binomial(link=sm.families.links.CLogLog())).fit(
+        method="newton", start_params=b, tol=1e-12, cov_type="cluster", cov_kwds={"groups": codes})
+    np.testing.assert_allclose(res["se"], ref.bse[-2:], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# 4. strata, likelihood-ratio tests, baseline options, errors
+# ---------------------------------------------------------------------------
+
+
+def test_strata_are_per_stratum_intercepts(small):
+    df = small.assign(seg_mid=(small["segment"] == "mid").astype(float),
+                      seg_smb=(small["segment"] == "smb").astype(float))
+    kw = {"engine": "numpy"}
+    strat = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", strata="segment", **kw)
+    dummies = fit_discrete(df, "event", ["x1", "x2", "seg_mid", "seg_smb"], "tenure_months", **kw)
+    plain = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", **kw)
+    np.testing.assert_allclose(strat["coef"], dummies["coef"].iloc[:2], rtol=1e-7)
+    np.testing.assert_allclose(strat["se"], dummies["se"].iloc[:2], rtol=1e-6)
+    assert strat.attrs["loglik"] == pytest.approx(dummies.attrs["loglik"], rel=1e-11)
+    terms = strat.attrs["baseline_terms"]
+    assert terms[-2:] == ("strata[mid]", "strata[smb]") and "strata[enterprise]" not in terms
+    np.testing.assert_allclose(strat.attrs["baseline_coef"][-2:], dummies["coef"].iloc[2:], rtol=1e-6)
+    assert strat.attrs["strata"] == ("segment",) and plain.attrs["strata"] is None
+    # the segments differ in hazard (simulated 0, 0.3, 0.6): strata improve the fit
+    assert strat.attrs["loglik"] - plain.attrs["loglik"] > 5
+    assert len(plain.attrs["baseline_terms"]) == len(terms) - 2
+    # a list of strata columns: one intercept per combination
+    df["half"] = np.where(df["x2"] > 0, "b", "a")
+    two = fit_discrete(df, "event", ["x1"], "tenure_months", strata=["segment", "half"], **kw)
+    assert sum(t.startswith("strata[") for t in two.attrs["baseline_terms"]) == 5
+    assert "strata[enterprise, b]" in two.attrs["baseline_terms"]
+
+
+@pytest.fixture(scope="module")
+def nested(small):
+    full = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", strata="segment")
+    reduced = fit_discrete(small, "event", ["x1"], "tenure_months", strata="segment")
+    return full, reduced
+
+
+def test_loglik_attrs_give_the_lr_statistic(small, nested):
+    """The statistic lr_test would compute, against statsmodels' llf."""
+    full, reduced = nested
+    assert reduced.attrs["loglik_null"] == pytest.approx(full.attrs["loglik_null"], rel=1e-12)
+    X = independent_design(small, full, ["x1", "x2"], strata="segment")
+    y = small["event"].to_numpy(float)
+    fam = sm.families.Binomial(link=sm.families.links.CLogLog())
+    ll = [sm.GLM(y, X[:, :j], family=fam).fit(tol=1e-13).llf for j in range(X.shape[1] - 2, X.shape[1] + 1)]
+    assert full.attrs["loglik_null"] == pytest.approx(ll[0], abs=1e-6)
+    assert 2 * (full.attrs["loglik"] - reduced.attrs["loglik"]) == pytest.approx(2 * (ll[2] - ll[1]), abs=1e-5)
+    assert full.attrs["loglik"] > reduced.attrs["loglik"] > full.attrs["loglik_null"]
+
+
+def test_lr_test_accepts_discrete_fits(nested):
+    full, reduced = nested
+    out = lr_test(full, reduced)
+    assert out["df"] == 1
+    assert out["statistic"] == pytest.approx(2 * (full.attrs["loglik"] - reduced.attrs["loglik"]))
+    out0 = lr_test(full)
+    assert out0["df"] == 2
+    assert out0["statistic"] == pytest.approx(2 * (full.attrs["loglik"] - full.attrs["loglik_null"]))
+
+
+def test_baseline_df_options(small):
+    y = small["event"].to_numpy(float)
+    x = np.log1p(small["tenure_months"].to_numpy())
+    fam = sm.families.Binomial(link=sm.families.links.CLogLog())
+    # df 0: constant hazard = plain cloglog GLM with an intercept
+    r0 = fit_discrete(small, "event", ["x1"], "tenure_months", baseline_df=0)
+    ref = sm.GLM(y, sm.add_constant(small[["x1"]].to_numpy()), family=fam).fit(method="newton", tol=1e-12)
+    np.testing.assert_allclose(r0["coef"], ref.params[1:], rtol=1e-8)
+    assert r0.attrs["baseline_terms"] == ("Intercept",) and r0.attrs["baseline_knots"] == ()
+    # df 1: linear in log1p(time) (Weibull-like)
+    r1 = fit_discrete(small, "event", ["x1"], "tenure_months", baseline_df=1)
+    ref = sm.GLM(y, np.column_stack([np.ones_like(x), x, small["x1"]]), family=fam).fit(method="newton", tol=1e-12)
+    np.testing.assert_allclose(r1["coef"], ref.params[2:], rtol=1e-8)
+    assert r1.attrs["loglik"] == pytest.approx(ref.llf, rel=1e-11)
+    # more flexible baselines fit at least as well
+    r6 = fit_discrete(small, "event", ["x1"], "tenure_months")
+    assert r6.attrs["loglik"] >= r1.attrs["loglik"] - 1e-9 >= r0.attrs["loglik"] - 2e-9
+    # only 4 distinct event times: knots are merged with a warning
+    coarse = small.assign(t4=np.minimum(small["tenure_months"] // 3, 3.0))
+    with pytest.warns(RuntimeWarning, match="distinct knot"):
+        rc = fit_discrete(coarse, "event", ["x1"], "t4", baseline_df=6)
+    assert rc.attrs["baseline_df"] < 6 and len(rc.attrs["baseline_knots"]) == rc.attrs["baseline_df"] + 1
+
+
+def test_errors(small):
+    f = fit_discrete
+    args = ("event", ["x1", "x2"], "tenure_months")
+    with pytest.raises(KeyError, match="nope"):
+        f(small, "event", ["x1", "nope"], "tenure_months")
+    bad = small.copy()
+    bad.loc[[3, 5, 8], "x2"] = np.nan
+    with pytest.raises(ValueError, match=r"'x2' has 3 missing"):
+        f(bad, *args)
+    bad = small.copy()
+    bad.loc[4, "tenure_months"] = np.nan
+    with pytest.raises(ValueError, match=r"'tenure_months' has 1 missing"):
+        f(bad, *args)
+    bad = small.copy()
+    bad.loc[2, "account_id"] = None
+    with pytest.raises(ValueError, match=r"'account_id' has 1 missing"):
+        f(bad, *args, cluster="account_id")
+    with pytest.raises(ValueError, match=r"zero variance.*\['k'\]"):
+        f(small.assign(k=1.0), "event", ["x1", "k"], "tenure_months")
+    with pytest.raises(ValueError, match="must be 0/1"):
+        f(small.assign(event=small["event"] * 2), *args)
+    with pytest.raises(ValueError, match="no events"):
+        f(small.assign(event=0), *args)
+    with pytest.raises(ValueError, match="negative"):
+        f(small.assign(tenure_months=small["tenure_months"] - 1), *args)
+    with pytest.raises(TypeError, match="non-numeric"):
+        f(small, "event", ["x1", "segment"], "tenure_months")
+    with pytest.raises(ValueError, match="baseline_df"):
+        f(small, *args, baseline_df=-1)
+    with pytest.raises(ValueError, match="engine"):
+        f(small, *args, engine="R")
+    # a covariate that is constant within strata is collinear with the strata intercepts
+    seg = small.assign(is_smb=(small["segment"] == "smb").astype(float))
+    with pytest.raises(ValueError, match=r"collinear.*\['is_smb'\]"):
+        f(seg, "event", ["x1", "is_smb"], "tenure_months", strata="segment")
+    # ... and a function of time with the baseline
+    with pytest.raises(ValueError, match=r"collinear.*\['lt'\]"):
+        f(small.assign(lt=np.log1p(small["tenure_months"])), "event", ["x1", "lt"], "tenure_months")
+    # a stratum without events has an infinite intercept
+    noev = small[~((small["segment"] == "mid") & (small["event"] == 1))]
+    with pytest.raises(ValueError, match=r"\['mid'\].*no events"):
+        f(noev, *args, strata="segment")
+
+
+def test_separation_and_non_convergence(small):
+    # a covariate that is 1 exactly on the event rows: the MLE is at infinity
+    # (depending on rounding the information matrix becomes exactly singular
+    # -> ValueError, or Newton runs off -> RuntimeWarning; both name it)
+    df = small.assign(sep=small["event"].astype(float))
+    for engine in ("numpy", "statsmodels"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit_discrete(df, "event", ["x1", "sep"], "tenure_months", engine=engine)
+                msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            except ValueError as exc:
+                msgs = [str(exc)]
+        assert any("separation" in m for m in msgs), (engine, msgs)
+    # running out of iterations is reported
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        res = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="numpy", max_iter=1)
+    assert not res.attrs["converged"] and res.attrs["iterations"] == 1
