@@ -87,6 +87,28 @@ def account_covariates(ds: "Dataset", covariates: Sequence[str] | None) -> tuple
     return frame, list(frame.columns), warnings
 
 
+#: the panel columns every churn model on it needs
+PANEL_KEYS = ("account_id", "segment", "start", "stop", "event", "tenure_months")
+
+
+def model_frame(panel: pd.DataFrame, columns: Sequence[str], *, rows: np.ndarray | pd.Series | None = None,
+                covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What a model needs from the panel, and only that: :data:`PANEL_KEYS` plus ``columns``, on ``rows``
+    (a boolean mask; all rows when None), plus the columns of ``covariates`` (a frame indexed by account_id,
+    see :func:`account_covariates`) looked up by account. One lean copy rather than copies and joins of the
+    whole panel, which at 20 million account-months is gigabytes a time."""
+    keep = None if rows is None else np.flatnonzero(np.asarray(rows, dtype=bool))
+    names = list(dict.fromkeys([*(c for c in PANEL_KEYS if c in panel.columns), *columns]))
+    out = pd.DataFrame({c: panel[c].to_numpy() if keep is None else panel[c].to_numpy()[keep] for c in names})
+    if covariates is not None and covariates.shape[1]:
+        pos = covariates.index.get_indexer(out["account_id"])
+        if (pos < 0).any():
+            raise AnalysisError("the panel has accounts that are not in the accounts table")
+        for c in covariates.columns:
+            out[c] = covariates[c].to_numpy()[pos]
+    return out
+
+
 def _strata(frame: pd.DataFrame) -> str | None:
     return "segment" if frame["segment"].nunique() > 1 else None
 
@@ -131,7 +153,7 @@ COX_MAX_ROWS = 5_000_000
 
 
 def panel_model(ep: pd.DataFrame, covariates: Sequence[str], strata: str | None, *,
-                cox_max_rows: int = COX_MAX_ROWS) -> pd.DataFrame:
+                cox_max_rows: int = COX_MAX_ROWS, alpha: float = 0.05) -> pd.DataFrame:
     """A proportional-hazards model of churn on the account-month panel, robust SEs clustered by account.
 
     Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`,
@@ -140,8 +162,10 @@ def panel_model(ep: pd.DataFrame, covariates: Sequence[str], strata: str | None,
     ratios at a fraction of the cost. ``attrs["model"]`` says which; both carry ``loglik`` and ``vcov``.
     """
     if len(ep) > cox_max_rows:
-        return fit_discrete(ep, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id")
-    return fit_cox(ep, "stop", "event", list(covariates), entry="start", strata=strata, cluster="account_id")
+        return fit_discrete(ep, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id",
+                            alpha=alpha)
+    return fit_cox(ep, "stop", "event", list(covariates), entry="start", strata=strata, cluster="account_id",
+                   alpha=alpha)
 
 
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,
@@ -163,14 +187,13 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     _require_goals(ds)
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
     cov, names, warnings = account_covariates(ds, covariates)
-    ep = ep.join(cov, on="account_id")
-    missing = ep["attainment"].isna()
+    missing = ep["attainment"].isna().to_numpy()
     if missing.any():
         # months before an account's first goal are left out (it enters at its first goal: no immortal time)
-        n_never = len(set(ep.loc[missing, "account_id"]) - set(ep.loc[~missing, "account_id"]))
+        n_never = ep["account_id"].nunique() - ep.loc[~missing, "account_id"].nunique()
         if n_never:
             warnings.append(f"{n_never} accounts never recorded a goal and were left out of the attainment models.")
-        ep = ep[~missing]
+    ep = model_frame(ep, ["attainment"], rows=~missing, covariates=cov)
     _require_events(ep, "event", "time-varying model", minimum=2)
     _require_variation(ep, "attainment", "time-varying model")
     strata = _strata(ep)
@@ -330,10 +353,13 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
     if not any(c.startswith("usage_") for c in ep.columns):
         raise AnalysisError("the dataset has no usage table, so usage cannot be compared with outcomes")
-    ep = ep.copy()
+    usage_cols = [c for c in ep.columns if c.startswith("usage_")]
+    keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy() if usage_metrics is None else None
+    if usage_metrics is not None:
+        wanted = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
+        keep = ep[["attainment", *wanted]].notna().all(axis=1).to_numpy()
+    ep = model_frame(ep, ["attainment", *usage_cols], rows=keep)
     names = usage_features(ep, usage_metrics)
-    keep = ep[["attainment", *names]].notna().all(axis=1)
-    ep = ep[keep]
     _require_events(ep, "event", "usage versus outcome", minimum=2)
     strata = _strata(ep)
     specs = {"usage": names, "attainment": ["attainment"], "both": [*names, "attainment"]}
@@ -345,7 +371,7 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
         fit = panel_model(ep, usable, strata, cox_max_rows=cox_max_rows)
         fits[model] = fit
         score = ep[usable].to_numpy() @ fit.loc[usable, "coef"].to_numpy()
-        c = concordance(ep.assign(_score=score), "stop", "event", "_score", entry="start", strata=strata)
+        c = concordance(ep, "stop", "event", score, entry="start", strata=strata)
         rows.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.attrs["loglik"]),
                      "n_params": len(usable)})
     test = lr_test(fits["both"], fits["usage"])
@@ -377,15 +403,16 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     if not knots or any(not 0 < k < 1 for k in knots) or sorted(set(knots)) != knots:
         raise AnalysisError(f"spline knots must be increasing and strictly inside (0, 1), not {knots}")
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
-    ep = ep[ep["attainment"].notna()].copy()
     cov, names, _ = account_covariates(ds, covariates)
-    ep = ep.join(cov, on="account_id")
+    ep = model_frame(ep, ["attainment"], rows=ep["attainment"].notna(), covariates=cov)
     _require_events(ep, "event", "dose-response", minimum=len(knots) + 3)
     spec = f"cr(attainment, knots={knots}, lower_bound=0, upper_bound=1, constraints='center') - 1"
-    matrix = patsy.dmatrix(spec, ep)
+    matrix = patsy.dmatrix(spec, ep[["attainment"]])
     info = matrix.design_info
     cols = [f"spline_{i}" for i in range(matrix.shape[1])]
-    ep[cols] = np.asarray(matrix)
+    for i, c in enumerate(cols):
+        ep[c] = np.asarray(matrix[:, i])
+    del matrix
     strata = _strata(ep)
     spline = panel_model(ep, [*cols, *names], strata, cox_max_rows=cox_max_rows)
     linear = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)

@@ -27,8 +27,60 @@ if TYPE_CHECKING:
 DAYS_PER_MONTH = 365.25 / 12
 
 
-def _ratio(value, baseline, target) -> np.ndarray:
-    return np.clip((np.asarray(value, float) - baseline) / (np.asarray(target, float) - baseline), 0.0, 1.0)
+class _Pairs:
+    """Points paired with their accounts' goals, on integer keys (no frame merges).
+
+    Goals are grouped by account; progress is keyed by (goal, day) and sorted, so the latest measurement of a
+    goal on or before a day is one binary search. :meth:`chunks` yields, for ``chunk_rows`` points at a time,
+    every (point, goal set on or before the point's reference day) pair with the goal's attainment then, so
+    memory is bounded by a chunk's pairs whatever the number of points (a 20-million-row panel)."""
+
+    def __init__(self, goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, date: str, lag_days: int):
+        g = goals.reset_index(drop=True)
+        acc_codes, acc_ids = pd.factorize(g["account_id"])
+        self.order = np.argsort(acc_codes, kind="stable")  # goal positions grouped by account
+        self.bounds = np.searchsorted(acc_codes[self.order], np.arange(len(acc_ids) + 1))
+        self.set_day = _days(g["set_date"])[self.order]
+        self.base = g["baseline"].to_numpy(float)[self.order]
+        self.span = g["target"].to_numpy(float)[self.order] - self.base
+        self.weight = g["weight"].to_numpy(float)[self.order]
+        pos = np.empty(len(g), dtype=np.int64)
+        pos[self.order] = np.arange(len(g))
+        p_goal = pd.Index(g["goal_id"]).get_indexer(progress["goal_id"]) if len(progress) else np.empty(0, np.int64)
+        known = p_goal >= 0
+        p_key = pos[p_goal[known]] * _DAY_SPAN + _days(progress["date"])[known]
+        p_order = np.argsort(p_key, kind="stable")
+        self.p_key = p_key[p_order]
+        self.p_value = progress["value"].to_numpy(float)[known][p_order]
+        self.point_acc = pd.Index(acc_ids).get_indexer(points["account_id"])
+        self.ref_day = _days(points[date]) - int(lag_days)
+        self.n = len(points)
+
+    def chunks(self, chunk_rows: int):
+        """Yield ``(lo, hi, row, goal, value, attainment)``: ``row`` relative to ``lo``; ``goal`` a position in
+        ``self.order`` (so ``self.order[goal]`` is the goals row); ``value`` NaN when not yet measured."""
+        for lo in range(0, self.n, chunk_rows):
+            hi = min(self.n, lo + chunk_rows)
+            acc = self.point_acc[lo:hi]
+            rows = np.flatnonzero(acc >= 0)
+            first = self.bounds[acc[rows]]
+            k = self.bounds[acc[rows] + 1] - first
+            row = np.repeat(rows, k)
+            goal = np.repeat(first, k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+            ref = self.ref_day[lo:hi][row]
+            keep = self.set_day[goal] <= ref
+            row, goal, ref = row[keep], goal[keep], ref[keep]
+            if len(self.p_key):
+                last = np.searchsorted(self.p_key, goal * _DAY_SPAN + ref, side="right") - 1
+                safe = np.maximum(last, 0)
+                # the latest key at or before (goal, ref) must be this goal's (an earlier goal's keys are smaller)
+                measured = (last >= 0) & (self.p_key[safe] // _DAY_SPAN == goal)
+                value = np.where(measured, self.p_value[safe], np.nan)
+            else:
+                measured, value = np.zeros(len(goal), dtype=bool), np.full(len(goal), np.nan)
+            with np.errstate(invalid="ignore"):
+                att = np.where(measured, np.clip((value - self.base[goal]) / self.span[goal], 0.0, 1.0), 0.0)
+            yield lo, hi, row, goal, value, att
 
 
 def goal_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, *,
@@ -42,24 +94,27 @@ def goal_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.Data
         lag_days: evaluate ``lag_days`` before each date (what was known then).
 
     Returns:
-        One row per (point, goal set on or before the reference date): the point's columns plus
-        ``goal_id, metric, weight, value`` (latest measurement, NaN if none) and ``attainment`` in [0, 1].
+        One row per (point, goal set on or before the reference date), by point then goal_id: the point's
+        columns plus ``goal_id, metric, weight, value`` (latest measurement on or before the date, NaN if none)
+        and ``attainment`` in [0, 1] (0 before the first measurement).
     """
-    pts = points.reset_index(drop=True).copy()
-    pts["_point"] = np.arange(len(pts))
-    pts["_ref"] = pd.to_datetime(pts[date]) - pd.Timedelta(days=int(lag_days))
-    g = goals[["goal_id", "account_id", "metric", "baseline", "target", "set_date", "weight"]]
-    pairs = pts[["_point", "account_id", "_ref"]].merge(g, on="account_id", how="inner")
-    pairs = pairs[pairs["set_date"] <= pairs["_ref"]].sort_values("_ref", kind="stable")
-    pairs["_ref"] = pairs["_ref"].astype("datetime64[ns]")
-    prog = progress[["goal_id", "date", "value"]].rename(columns={"date": "_measured"})
-    prog = prog.assign(_measured=prog["_measured"].astype("datetime64[ns]")).sort_values("_measured", kind="stable")
-    pairs = pd.merge_asof(pairs, prog, left_on="_ref", right_on="_measured", by="goal_id", direction="backward")
-    pairs["attainment"] = np.where(pairs["value"].isna(), 0.0, _ratio(pairs["value"], pairs["baseline"], pairs["target"]))
-    pairs = pairs.sort_values(["_point", "goal_id"], kind="stable")
-    out = pts.drop(columns=["_ref"]).merge(
-        pairs[["_point", "goal_id", "metric", "weight", "value", "attainment"]], on="_point", how="inner")
-    return out.drop(columns="_point").reset_index(drop=True)
+    pts = points.reset_index(drop=True)
+    pairs = _Pairs(goals, progress, pts, date, lag_days)
+    parts = [(lo + row, goal, value, att) for lo, _, row, goal, value, att in pairs.chunks(max(len(pts), 1))]
+    row, goal, value, att = (np.concatenate(x) for x in zip(*parts)) if parts else [np.empty(0, int)] * 4
+    g = goals.reset_index(drop=True)
+    src = pairs.order[goal.astype(np.int64)]
+    rank = np.empty(len(g), dtype=np.int64)
+    rank[np.argsort(g["goal_id"].to_numpy(dtype=str), kind="stable")] = np.arange(len(g))
+    by = np.lexsort((rank[src], row))
+    row, src, value, att = row[by], src[by], value[by], att[by]
+    out = pts.iloc[row].reset_index(drop=True)
+    out["goal_id"] = g["goal_id"].to_numpy()[src]
+    out["metric"] = g["metric"].to_numpy()[src]
+    out["weight"] = g["weight"].to_numpy(float)[src]
+    out["value"] = value.astype(float)
+    out["attainment"] = att.astype(float)
+    return out
 
 
 def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, *,
@@ -69,63 +124,18 @@ def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.D
 
     ``attainment`` is the weight-averaged goal attainment over the goals set on or before the (lagged) date:
     0 when goals are set but unmeasured, NaN when no goal is set yet (or the account has none).
-    ``goals_attained`` counts goals whose attainment reached ``threshold``.
-
-    The same rules as :func:`goal_attainment`, computed on integer keys rather than by merging frames (so that
-    a 20-million-row account-month panel needs memory for a chunk of ``chunk_rows`` points at a time): each
-    point is paired with its account's goals, and the latest measurement of a goal on or before the reference
-    day is found by binary search in the progress sorted by (goal, day).
+    ``goals_attained`` counts goals whose attainment reached ``threshold``. The rules of
+    :func:`goal_attainment`, aggregated per point ``chunk_rows`` points at a time.
     """
     pts = points.reset_index(drop=True)
     n = len(pts)
-    g = goals.reset_index(drop=True)
-    # goals grouped by account: the goals of account k are order[bounds[k]:bounds[k + 1]]
-    acc_codes, acc_ids = pd.factorize(g["account_id"])
-    order = np.argsort(acc_codes, kind="stable")
-    bounds = np.searchsorted(acc_codes[order], np.arange(len(acc_ids) + 1))
-    set_day = _days(g["set_date"])[order]
-    base = g["baseline"].to_numpy(float)[order]
-    span = g["target"].to_numpy(float)[order] - base
-    weight = g["weight"].to_numpy(float)[order]
-    # progress keyed by (goal position in ``order``, day), sorted
-    goal_pos = np.empty(len(g), dtype=np.int64)
-    goal_pos[order] = np.arange(len(g))
-    p_goal = pd.Index(g["goal_id"]).get_indexer(progress["goal_id"]) if len(progress) else np.empty(0, np.int64)
-    known = p_goal >= 0
-    p_key = goal_pos[p_goal[known]] * _DAY_SPAN + _days(progress["date"])[known]
-    p_order = np.argsort(p_key, kind="stable")
-    p_key = p_key[p_order]
-    p_value = progress["value"].to_numpy(float)[known][p_order]
-
-    point_acc = pd.Index(acc_ids).get_indexer(pts["account_id"])
-    ref_day = _days(pts[date]) - int(lag_days)
-    wa = np.zeros(n)
-    w = np.zeros(n)
-    n_set = np.zeros(n, dtype=np.int64)
-    n_hit = np.zeros(n, dtype=np.int64)
-    for lo in range(0, n, chunk_rows):
-        hi = min(n, lo + chunk_rows)
-        acc = point_acc[lo:hi]
-        has = acc >= 0
-        rows = np.flatnonzero(has)
-        k = bounds[acc[rows] + 1] - bounds[acc[rows]]
-        row = np.repeat(rows, k)
-        goal = np.repeat(bounds[acc[rows]], k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
-        ref = ref_day[lo:hi][row]
-        keep = set_day[goal] <= ref
-        row, goal, ref = row[keep], goal[keep], ref[keep]
-        if len(p_key):
-            last = np.searchsorted(p_key, goal * _DAY_SPAN + ref, side="right") - 1
-            safe = np.maximum(last, 0)
-            # the latest key at or before (goal, ref) must be this goal's (an earlier goal's keys are smaller)
-            measured = (last >= 0) & (p_key[safe] // _DAY_SPAN == goal)
-            value = np.where(measured, p_value[safe], np.nan)
-        else:
-            measured, value = np.zeros(len(goal), dtype=bool), np.full(len(goal), np.nan)
-        att = np.where(measured, np.clip((value - base[goal]) / span[goal], 0.0, 1.0), 0.0)
+    wa, w = np.zeros(n), np.zeros(n)
+    n_set, n_hit = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    pairs = _Pairs(goals, progress, pts, date, lag_days)
+    for lo, hi, row, goal, _, att in pairs.chunks(chunk_rows):
         m = hi - lo
-        wa[lo:hi] = np.bincount(row, weights=weight[goal] * att, minlength=m)
-        w[lo:hi] = np.bincount(row, weights=weight[goal], minlength=m)
+        wa[lo:hi] = np.bincount(row, weights=pairs.weight[goal] * att, minlength=m)
+        w[lo:hi] = np.bincount(row, weights=pairs.weight[goal], minlength=m)
         n_set[lo:hi] = np.bincount(row, minlength=m)
         n_hit[lo:hi] = np.bincount(row, weights=(att >= threshold).astype(float), minlength=m).astype(np.int64)
     out = pts.copy()
@@ -138,6 +148,29 @@ def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.D
     out["goals_attained"] = n_hit
     return out
 
+
+def attainment_by_metric(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, *,
+                         date: str = "date", lag_days: int = 0, chunk_rows: int = 2_000_000) -> pd.DataFrame:
+    """Per customer KPI: the weight-averaged attainment of the point's account's goals in that KPI.
+
+    One row per point (same index), one column per KPI (``goals.metric``, sorted); NaN where the account
+    had set no goal in that KPI by the (lagged) date."""
+    names = sorted(pd.unique(goals["metric"]).tolist())
+    pairs = _Pairs(goals, progress, points, date, lag_days)
+    code = pd.Categorical(goals["metric"].reset_index(drop=True), categories=names).codes.astype(np.int64)[pairs.order]
+    k = len(names)
+    wa, w = np.zeros(len(points) * k), np.zeros(len(points) * k)
+    for lo, hi, row, goal, _, att in pairs.chunks(chunk_rows):
+        cell = row * k + code[goal]
+        wa[lo * k:hi * k] = np.bincount(cell, weights=pairs.weight[goal] * att, minlength=(hi - lo) * k)
+        w[lo * k:hi * k] = np.bincount(cell, weights=pairs.weight[goal], minlength=(hi - lo) * k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wide = np.where(w > 0, wa / w, np.nan).reshape(-1, k)
+    return pd.DataFrame(wide, index=points.index, columns=[str(c) for c in names])
+
+
+#: rows per slice when a long table is turned into integer keys
+_SLICE = 4_000_000
 
 #: keys combine an index with a day number: days since 1677-09-21 (the first datetime64[ns] day), so every
 #: date pandas can hold is in [0, 2**18)
@@ -193,28 +226,30 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     first_m = _month_floor(entry)
     last_m = _month_floor(np.where(end > entry, end - np.timedelta64(1, "D"), entry))
     n_rows = np.where(keep | same_day, (last_m - first_m).astype(int) + 1, 0)
+    # one array per column, temporaries freed as soon as they are used: at 20 million rows each is 160 MB
     idx = np.repeat(np.arange(len(acc)), n_rows)
-    offset = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
-    month = first_m[idx] + offset.astype("timedelta64[M]")
-    m_lo = month.astype("datetime64[D]")
-    m_hi = (month + np.timedelta64(1, "M")).astype("datetime64[D]")
-    lo = np.maximum(m_lo, entry[idx])
-    hi = np.minimum(m_hi, end[idx])
+    month = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)  # month number in the life
+    month = first_m[idx] + month.astype("timedelta64[M]")
+    lo = np.maximum(month.astype("datetime64[D]"), entry[idx])
+    hi = np.minimum((month + np.timedelta64(1, "M")).astype("datetime64[D]"), end[idx])
+    event = (churned[idx] & (hi == end[idx])).astype(np.int8)
     s0 = start[idx]
     start_t = (lo - s0).astype(float)
     stop_t = (hi - s0).astype(float)
-    stop_t = np.where(same_day[idx], 0.5, stop_t)
-    event = (churned[idx] & (hi == end[idx])).astype(np.int8)
-    out = pd.DataFrame({
-        "account_id": acc["account_id"].to_numpy()[idx],
-        "segment": acc["segment"].to_numpy()[idx],
-        "month": month.astype("datetime64[ns]"),
-        "period_start": lo.astype("datetime64[ns]"),
-        "start": start_t,
-        "stop": stop_t,
-        "event": event,
-        "tenure_months": start_t / DAYS_PER_MONTH,
-    })
+    del hi, s0
+    stop_t[same_day[idx]] = 0.5
+    out = pd.DataFrame({"account_id": acc["account_id"].to_numpy()[idx]})
+    out["segment"] = acc["segment"].to_numpy()[idx]
+    del idx
+    out["month"] = month.astype("datetime64[ns]")
+    del month
+    out["period_start"] = lo.astype("datetime64[ns]")
+    del lo
+    out["start"] = start_t
+    out["stop"] = stop_t
+    out["event"] = event
+    out["tenure_months"] = start_t / DAYS_PER_MONTH
+    del start_t, stop_t, event
     if ds.goals is not None:
         progress = ds.goal_progress if ds.goal_progress is not None else pd.DataFrame(
             {"goal_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)})
@@ -251,11 +286,16 @@ def _attach_usage(out: pd.DataFrame, usage: pd.DataFrame, metrics: Iterable[str]
         return out
     u = usage if set(usage["metric"].unique()) <= set(names) else usage[usage["metric"].isin(names)]
     ids = pd.Index(pd.unique(out["account_id"]))
-    key = ids.get_indexer(u["account_id"]).astype(np.int64, copy=False)
+    # (account, day) keys and metric codes, a slice at a time so that no temporary is as long as the table
+    key = np.empty(len(u), dtype=np.int64)
+    metric = np.empty(len(u), dtype=np.int16)  # (a usage table has a handful of metrics)
+    for a in range(0, len(u), _SLICE):
+        part = u.iloc[a:a + _SLICE]
+        k = ids.get_indexer(part["account_id"]).astype(np.int64, copy=False)
+        k[k >= 0] = k[k >= 0] * _DAY_SPAN + _days(part["date"])[k >= 0]
+        key[a:a + len(part)] = k
+        metric[a:a + len(part)] = pd.Categorical(part["metric"], categories=names).codes
     known = key >= 0
-    key *= _DAY_SPAN
-    key += _days(u["date"])
-    metric = pd.Categorical(u["metric"], categories=names).codes.astype(np.int32)
     value = u["value"].to_numpy(float)
     if not known.all():
         key, metric, value = key[known], metric[known], value[known]
@@ -266,18 +306,21 @@ def _attach_usage(out: pd.DataFrame, usage: pd.DataFrame, metrics: Iterable[str]
         new_period[:1] = True
         np.not_equal(key[1:], key[:-1], out=new_period[1:])
         periods = key[new_period]
+        del key
         cell = np.cumsum(new_period, dtype=np.int64)
         cell -= 1
         del new_period
     else:
         periods, cell = np.unique(key, return_inverse=True)  # one row per (account, period start), sorted
-    del key
+        del key
     cell *= len(names)
     cell += metric  # the (period, metric) cell of each usage row
     del metric
     size = len(periods) * len(names)
     total = np.bincount(cell, weights=value, minlength=size).reshape(-1, len(names))
-    present = (np.bincount(cell, minlength=size) > 0).reshape(-1, len(names))
+    present = np.zeros(size, dtype=bool)
+    present[cell] = True
+    present = present.reshape(-1, len(names))
     del cell, value
     row_acc = ids.get_indexer(out["account_id"]).astype(np.int64, copy=False)
     month_day = _days(out["month"])

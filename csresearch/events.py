@@ -195,8 +195,9 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
             JOIN _usage_metrics m ON CAST(e.event AS VARCHAR) = m.metric
             WHERE {month} >= a.first_month AND {month} <= a.last_month""").to_arrow_reader(batch_rows)
         for batch in reader:
-            pos = batch.column(0).to_numpy(zero_copy_only=False)
-            counts += np.bincount(pos, minlength=n_cells)
+            # a batch's distinct cells and their counts: temporary memory of the batch's size, not the grid's
+            cells, n = np.unique(batch.column(0).to_numpy(zero_copy_only=False), return_counts=True)
+            counts[cells] += n
         con.unregister("_usage_accounts")
         con.unregister("_usage_metrics")
     rows = np.repeat(np.arange(len(ids)), n_months)

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from .analyses import AnalysisError, usage_features
+from .analyses import COX_MAX_ROWS, AnalysisError, model_frame, panel_model, usage_features
 from .attainment import episodes
-from .survival import concordance, fit_cox, lr_test
+from .survival import concordance, lr_test
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -30,7 +30,8 @@ VERDICTS = ("informative", "redundant", "decoration")
 
 
 def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usage_metrics: Iterable[str] | None = None,
-          alpha: float = 0.05, bands: int = 5, min_cell: int = 10) -> tuple[pd.DataFrame, dict]:
+          alpha: float = 0.05, bands: int = 5, min_cell: int = 10,
+          cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
     """Audit the usage metric ``metric`` as a health score. Returns the calibration table and the verdict dict.
 
     The dict: ``{metric, verdict, sentence, hr_per_sd, ci_low, ci_high, p, c_index, lr_test_p, lr_statistic,
@@ -43,12 +44,13 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     if metric not in present:
         raise AnalysisError(f"health_score_metric {metric!r} is not a metric of the usage table "
                             f"({', '.join(sorted(present))})")
-    ep = (panel if panel is not None else episodes(ds)).copy()
+    ep = panel if panel is not None else episodes(ds)
     col = f"usage_{metric}"
     others = sorted(set(usage_metrics) if usage_metrics is not None else present - {metric})
     others = [m for m in others if m != metric]
+    raw = [col, *(f"usage_{m}" for m in others if f"usage_{m}" in ep.columns)]
+    ep = model_frame(ep, raw, rows=ep[raw].notna().all(axis=1))
     usage_cols = usage_features(ep, others) if others else []
-    ep = ep[ep[[col, *usage_cols]].notna().all(axis=1)].reset_index(drop=True)
     if ep["event"].sum() < 5:
         raise AnalysisError(f"the health-score audit needs churn events with a recorded score, found {int(ep['event'].sum())}")
     sd = ep[col].std()
@@ -56,7 +58,7 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
         raise AnalysisError(f"health score {metric!r} does not vary")
     ep["score_sd"] = (ep[col] - ep[col].mean()) / sd
     strata = "segment" if ep["segment"].nunique() > 1 else None
-    alone = fit_cox(ep, "stop", "event", ["score_sd"], entry="start", strata=strata, cluster="account_id", alpha=alpha)
+    alone = panel_model(ep, ["score_sd"], strata, cox_max_rows=cox_max_rows, alpha=alpha)
     c = concordance(ep, "stop", "event", -ep["score_sd"].to_numpy(), entry="start", strata=strata)["c_index"]
     row = alone.loc["score_sd"]
     # a health score is read as "higher = healthier": one whose higher values go with *more* churn is not a
@@ -65,8 +67,8 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     predictive = row["p"] < alpha and not backwards
     lr = None
     if usage_cols:
-        base = fit_cox(ep, "stop", "event", usage_cols, entry="start", strata=strata, cluster="account_id")
-        full = fit_cox(ep, "stop", "event", [*usage_cols, "score_sd"], entry="start", strata=strata, cluster="account_id")
+        base = panel_model(ep, usage_cols, strata, cox_max_rows=cox_max_rows)
+        full = panel_model(ep, [*usage_cols, "score_sd"], strata, cox_max_rows=cox_max_rows)
         lr = lr_test(full, base)
     adds = lr is None or lr["p"] < alpha
     verdict = "decoration" if not predictive else ("informative" if adds else "redundant")

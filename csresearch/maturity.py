@@ -136,12 +136,14 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
     """
     import numpy as np
 
-    from .analyses import AnalysisError, _progress, usage_features
+    from .analyses import AnalysisError, _progress, model_frame, usage_features
     from .attainment import account_attainment, episodes
 
     if ds.usage is None or not ds.has_goals:
         raise AnalysisError("the ladder needs both a usage table and a goals table")
-    ep = (panel if panel is not None else episodes(ds, threshold=threshold, lag_days=lag_days)).copy()
+    ep = panel if panel is not None else episodes(ds, threshold=threshold, lag_days=lag_days)
+    ep = model_frame(ep, ["period_start", "attainment", "goals_set", "goals_attained",
+                          *(c for c in ep.columns if c.startswith("usage_"))])
     metrics = usage_metrics
     if metrics is None:
         metrics = sorted(set(ds.usage["metric"]) - {health_score_metric})
@@ -165,11 +167,13 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
 
 
 def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric: str | None = None,
-           threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05, lag_days: int = 0):
+           threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05, lag_days: int = 0,
+           cox_max_rows: int | None = None):
     """C-index of a churn model using only what each maturity level knows, with bootstrap CIs and the gain per step.
 
     For each level a time-varying Cox model (monthly ``(start, stop]`` rows, stratified by segment when several)
-    is fitted on that level's features; its linear predictor is scored with Harrell's C within segments. The CIs
+    is fitted on that level's features (the discrete-time model above ``cox_max_rows`` rows, see
+    :func:`csresearch.analyses.panel_model`); its linear predictor is scored with Harrell's C within segments. The CIs
     resample *accounts* (all months of an account together) ``bootstrap`` times with the fitted coefficients held
     fixed: they express how precisely the ranking is measured on this book of accounts (refitting per resample
     changes little with a handful of coefficients and tens of thousands of rows, at many times the cost).
@@ -179,8 +183,8 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     import numpy as np
     import pandas as pd
 
-    from .analyses import AnalysisError
-    from .survival import concordance, fit_cox
+    from .analyses import COX_MAX_ROWS, AnalysisError, panel_model
+    from .survival import concordance
 
     ep, features = ladder_features(ds, panel, usage_metrics=usage_metrics, health_score_metric=health_score_metric,
                                    threshold=threshold, lag_days=lag_days)
@@ -190,9 +194,17 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     scores = {}
     for level, cols in features.items():
         cols = [c for c in cols if ep[c].nunique() > 1]
-        fit = fit_cox(ep, "stop", "event", cols, entry="start", strata=strata, cluster="account_id")
+        fit = panel_model(ep, cols, strata, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
         scores[level] = ep[cols].to_numpy() @ fit.loc[cols, "coef"].to_numpy()
 
+    note = None
+    cells = int(ep["event"].sum()) * int(ep["account_id"].nunique())
+    if bootstrap and cells > MAX_BOOTSTRAP_CELLS:
+        # the exact bootstrap is a churn-rows x accounts table per level: past this size, point estimates only
+        note = (f"The maturity ladder's C-indices have no confidence intervals: their bootstrap would need a "
+                f"{int(ep['event'].sum()):,} x {int(ep['account_id'].nunique()):,} table of churn months by accounts "
+                f"(more than {MAX_BOOTSTRAP_CELLS:,} cells); study one segment, or fewer accounts, to get them.")
+        bootstrap = 0
     if bootstrap:
         point, draws = _bootstrap_c(ep, [scores[lv] for lv in features], strata, int(bootstrap), seed)
     else:
@@ -211,7 +223,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
                         "gain": np.r_[np.nan, np.diff(point)], "gain_ci_low": np.r_[np.nan, g_lo],
                         "gain_ci_high": np.r_[np.nan, g_hi]})
     out.attrs.update({"bootstrap": int(bootstrap), "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()),
-                      "stratified_by": strata})
+                      "stratified_by": strata, "note": note})
     return out
 
 

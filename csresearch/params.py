@@ -49,6 +49,7 @@ PARAMS: tuple[Param, ...] = (
     Param("maturity", "mapping", None, "questionnaire: which measurement practices the team has (see csresearch.maturity)", True),
     Param("seed", "int", 2026, "random seed for resampling (bootstrap) so results reproduce"),
     Param("cox_max_rows", "int", 5_000_000, "largest account-month panel fitted with the Cox model; above it the time-varying model is the discrete-time cloglog GLM (same hazard ratio, lighter)"),
+    Param("secondary_max_accounts", "int", 200_000, "the metric classification, Goodhart view, maturity ladder and health-score audit use a random sample of at most this many accounts (seed: seed); the headline models always use all accounts", True),
     Param("bootstrap", "int", 200, "bootstrap resamples of accounts for the maturity ladder's CIs (0: none)"),
     Param("output_dir", "str", ".", "where the notebook writes results.json and figures (set by csresearch study)"),
 )

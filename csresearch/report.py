@@ -16,7 +16,7 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,7 +74,9 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     started = time.perf_counter()
     if ds is None:
         ds = load(p["data_dir"], as_of=p["as_of"])
-    full = ds
+    run_info = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": ds.fingerprint(),
+                "data_dir": str(p["data_dir"]), "python": platform.python_version(),
+                "as_of_source": getattr(ds, "as_of_source", None)}
     if p["segment"] is not None:
         ds = ds.for_segment(p["segment"])
     warnings: list[str] = []
@@ -108,8 +110,7 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
                                     for k in ("time_varying", "naive", "landmark")}
         res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None}
         res.update({"metrics": [], "maturity": _maturity(ds, p), "warnings": warnings, "timings": {}})
-        res["run"] = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": full.fingerprint(),
-                      "data_dir": str(p["data_dir"]), "python": platform.python_version()}
+        res["run"] = {k: v for k, v in run_info.items() if k != "as_of_source"}
         out.results = jsonable(res)
         return out
     enough = n_acc >= MIN_ACCOUNTS
@@ -133,6 +134,21 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         res["retention_12m"] = _retention_at(st, 365.25)
 
     panel = episodes(ds, lag_days=p["lag_days"], threshold=p["attainment_threshold"]) if goals_ok else None
+    has_usage = ds.usage is not None
+    usage_metrics = p["usage_metrics"]
+    if usage_metrics is None and has_usage:
+        usage_metrics = sorted(set(ds.usage["metric"].unique()) - {p["health_score_metric"]})
+    # The secondary analyses (which metric is which bear, Goodhart, the ladder, the health score) fit many models each;
+    # on a large book a random sample of accounts answers them as well, at a fraction of the time and memory. The
+    # headline models then need only the panel, so the full long usage table is let go (gigabytes on a large book).
+    secondary, sec_panel = ds, panel
+    cap = p["secondary_max_accounts"]
+    if cap is not None and n_acc > cap:
+        secondary = ds.sample_accounts(cap, p["seed"])
+        if panel is not None:
+            sec_panel = panel[panel["account_id"].isin(pd.Index(secondary.accounts["account_id"]))].reset_index(drop=True)
+        ds = out.ds = replace(ds, usage=None)
+        res["secondary_sample"] = {"accounts": int(cap), "of_accounts": n_acc, "seed": int(p["seed"])}
     effect: dict[str, Any] = {}
     if goals_ok:
         tv = attempt("The time-varying attainment effect",
@@ -165,22 +181,20 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         effect["landmark"] = {"landmark_days": float(p["landmark_days"][0]), "n_at_risk": None, **_empty_effect(reason)}
     res["attainment_effect"] = effect
 
-    usage_metrics = p["usage_metrics"]
-    if usage_metrics is None and ds.usage is not None:
-        usage_metrics = sorted(set(ds.usage["metric"]) - {p["health_score_metric"]})
     h2h = None
-    if goals_ok and ds.usage is not None:
+    if goals_ok and has_usage:
         h2h = attempt("The usage-versus-outcome comparison",
                       lambda: A.usage_vs_outcome(ds, usage_metrics=usage_metrics, panel=panel,
                                                  cox_max_rows=p["cox_max_rows"]))
     if h2h:
         out.frames["usage_vs_outcome"], res["usage_vs_outcome"] = h2h
     else:
-        reason = ("no usage table" if ds.usage is None else "no goals table" if not ds.has_goals
+        reason = ("no usage table" if not has_usage else "no goals table" if not ds.has_goals
                   else "see warnings" if goals_ok else "too few accounts or no churn")
         res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None,
                                    "not_estimated": reason}
 
+    ds, panel = secondary, sec_panel
     res["metrics"] = _metrics(out, ds, p, attempt, fit_models) if fit_models else []
     res["goodhart"], res["vendor_gap"] = _goodhart_and_gap(out, ds, p, attempt, goals_ok and ds.usage is not None, panel)
     res["maturity"] = _maturity(ds, p)
@@ -191,8 +205,10 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
                                                             health_score_metric=p["health_score_metric"],
                                                             threshold=p["attainment_threshold"],
                                                             bootstrap=p["bootstrap"], seed=p["seed"], alpha=p["alpha"],
-                                                            lag_days=p["lag_days"]))
+                                                            lag_days=p["lag_days"], cox_max_rows=p["cox_max_rows"]))
         if lad is not None:
+            if lad.attrs.get("note"):
+                warnings.append(lad.attrs["note"])
             out.frames["ladder"] = lad
             res["maturity"]["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "gain", "gain_ci_low",
                                              "gain_ci_high"]].to_dict("records")
@@ -201,7 +217,7 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
 
         found = attempt("The health-score audit", lambda: audit(ds, p["health_score_metric"], panel=panel,
                                                                  usage_metrics=usage_metrics, alpha=p["alpha"],
-                                                                 min_cell=m))
+                                                                 min_cell=m, cox_max_rows=p["cox_max_rows"]))
         if found:
             out.frames["health_calibration"], res["health_score_audit"] = found
     base = res.get("retention_12m")
@@ -212,9 +228,7 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
             out.frames["sample_size"] = design
             res["study_design"] = {"base_churn_12m": 1 - base, "rows": design.to_dict("records")}
     res["warnings"] = warnings
-    res["run"] = {"package_version": __version__, "git_commit": _git_commit(), "data_fingerprint": full.fingerprint(),
-                  "data_dir": str(p["data_dir"]), "python": platform.python_version(),
-                  "as_of_source": getattr(full, "as_of_source", None)}
+    res["run"] = run_info
     res["timings"] = {"analysis": round(time.perf_counter() - started, 2)}
     out.results = jsonable(res)
     effects = effects_table(out)
@@ -397,6 +411,11 @@ def methods_text(r: StudyResults) -> str:
         "early leavers for progress they had no time to make. Using only what was known at the start of each month (and, as "
         f"a check, attainment at a landmark of {p['landmark_days'][0]} days among accounts still active then) avoids this. "
         "The naive figure is shown only to make the size of the bias visible.",
+        *([f"**A sample for the secondary analyses.** The headline figures use all {r.results['secondary_sample']['of_accounts']:,} "
+           f"accounts. The metric classification, the Goodhart view, the vendor-customer gap, the maturity ladder and the "
+           f"health-score audit use a random sample of {r.results['secondary_sample']['accounts']:,} of them (seed "
+           f"{r.results['secondary_sample']['seed']}), which is ample for what they measure and keeps the study within "
+           "one machine's memory."] if r.results.get("secondary_sample") else []),
         "**Censoring.** Accounts still active at the data's as-of date are counted as retained up to that date, not as "
         "retained forever; retention by cohort is read off Kaplan-Meier curves for the same reason."
         + (" The data is a snapshot starting at "

@@ -927,9 +927,10 @@ def concordance(
         codes, n_strata = _codes(df, _as_list(strata))
         keys = ("concordant", "discordant", "tied_score", "tied_time", "tied_both", "n_pairs")
         total = dict.fromkeys(keys, 0)
+        used = df[[duration, event, *_as_list(entry)]]  # per stratum, copy only the columns used
         for k in range(n_strata):
             idx = np.flatnonzero(codes == k)
-            part = concordance(df.iloc[idx], duration, event, values[idx], entry=entry)
+            part = concordance(used.iloc[idx], duration, event, values[idx], entry=entry)
             for key in keys:
                 total[key] += part[key]
         pairs = total["n_pairs"]

@@ -134,9 +134,29 @@ def test_episodes_match_the_simulated_risk_set(tmp_path):
 
 # -- the integer-key implementations against the plain merge formulation ----------------------------------
 
+def _merge_goal_attainment(goals, progress, points, lag_days=0, date="date"):
+    """goal_attainment written the obvious way (pandas merges and merge_asof): the oracle for the integer keys."""
+    pts = points.reset_index(drop=True).copy()
+    pts["_point"] = np.arange(len(pts))
+    pts["_ref"] = pd.to_datetime(pts[date]) - pd.Timedelta(days=int(lag_days))
+    g = goals[["goal_id", "account_id", "metric", "baseline", "target", "set_date", "weight"]]
+    pairs = pts[["_point", "account_id", "_ref"]].merge(g, on="account_id", how="inner")
+    pairs = pairs[pairs["set_date"] <= pairs["_ref"]].sort_values("_ref", kind="stable")
+    pairs["_ref"] = pairs["_ref"].astype("datetime64[ns]")
+    prog = progress[["goal_id", "date", "value"]].rename(columns={"date": "_measured"})
+    prog = prog.assign(_measured=prog["_measured"].astype("datetime64[ns]")).sort_values("_measured", kind="stable")
+    pairs = pd.merge_asof(pairs, prog, left_on="_ref", right_on="_measured", by="goal_id", direction="backward")
+    ratio = np.clip((pairs["value"] - pairs["baseline"]) / (pairs["target"] - pairs["baseline"]), 0.0, 1.0)
+    pairs["attainment"] = np.where(pairs["value"].isna(), 0.0, ratio)
+    pairs = pairs.sort_values(["_point", "goal_id"], kind="stable")
+    out = pts.drop(columns=["_ref"]).merge(
+        pairs[["_point", "goal_id", "metric", "weight", "value", "attainment"]], on="_point", how="inner")
+    return out.drop(columns="_point").reset_index(drop=True)
+
+
 def _merge_attainment(goals, progress, points, lag, threshold):
     """account_attainment written the obvious way: per-goal attainment by merge_asof, then grouped."""
-    per_goal = goal_attainment(goals, progress, points.assign(_row=np.arange(len(points))), lag_days=lag)
+    per_goal = _merge_goal_attainment(goals, progress, points.assign(_row=np.arange(len(points))), lag_days=lag)
     per_goal["wa"] = per_goal["weight"] * per_goal["attainment"]
     per_goal["hit"] = per_goal["attainment"] >= threshold
     agg = per_goal.groupby("_row").agg(wa=("wa", "sum"), w=("weight", "sum"), n=("goal_id", "size"),
@@ -182,3 +202,35 @@ def test_episode_usage_equals_merge_asof_on_the_pivot():
     want.index.name = None
     assert got[[f"usage_{m}" for m in names]].notna().mean().min() > 0.4
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def _sample_points(n=600, seed=3):
+    ds = load("data/sample")
+    rng = np.random.default_rng(seed)
+    acc = ds.accounts.sample(n, random_state=1)
+    days = rng.integers(0, 900, len(acc))
+    pts = pd.DataFrame({"account_id": acc["account_id"].to_numpy(),
+                        "date": (acc["start_date"] + pd.to_timedelta(days, "D")).to_numpy()})
+    return ds, pts
+
+
+@pytest.mark.parametrize("lag", [0, 45])
+def test_goal_attainment_equals_the_merge_formulation(lag):
+    ds, pts = _sample_points()
+    got = goal_attainment(ds.goals, ds.goal_progress, pts.assign(extra=1), lag_days=lag)
+    want = _merge_goal_attainment(ds.goals, ds.goal_progress, pts.assign(extra=1), lag_days=lag)
+    assert len(got) > 500 and got["value"].isna().any() and got["value"].notna().any()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_attainment_by_metric_equals_the_merge_formulation():
+    from csresearch.attainment import attainment_by_metric
+
+    ds, pts = _sample_points()
+    got = attainment_by_metric(ds.goals, ds.goal_progress, pts, chunk_rows=101)
+    ga = _merge_goal_attainment(ds.goals, ds.goal_progress, pts.assign(_row=np.arange(len(pts))))
+    ga["wa"] = ga["weight"] * ga["attainment"]
+    agg = ga.groupby(["_row", "metric"])[["wa", "weight"]].sum()
+    want = (agg["wa"] / agg["weight"]).unstack("metric").reindex(index=np.arange(len(pts)), columns=got.columns)
+    assert got.notna().sum().sum() > 300
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, equal_nan=True)

@@ -230,3 +230,27 @@ def test_generated_events_validate_and_are_deterministic(tmp_path, capsys):
     assert "(aggregated from events/:" in capsys.readouterr().out
     assert set(load(a).usage["metric"]) == set(EVENT_TYPES.values())
     assert main(["generate", "--out", str(b), "--accounts", "200", "--events-per-account-month", "0", "--force"]) == 2
+
+
+def test_dense_usage_counts_only_the_months_an_account_was_active(folder_without_usage):
+    # a-2 churned 2024-03-31: its April event (valid: not after as_of) is outside its life and not counted;
+    # a-5 has no event at all and still gets zero rows for every month of its life
+    rows = [*_EVENTS, ("a-2", "2024-03-31 22:00:00", "login"), ("a-2", "2024-04-15 10:00:00", "login")]
+    _write(folder_without_usage, _frame(rows), "parts")
+    ds = load(folder_without_usage)
+    u = ds.usage.set_index(["account_id", "date", "metric"])["value"]
+    assert u[("a-2", pd.Timestamp("2024-03-01"), "login")] == 1.0
+    assert ("a-2", pd.Timestamp("2024-04-01"), "login") not in u.index
+    a5 = ds.usage[ds.usage["account_id"] == "a-5"]
+    assert len(a5) == 8 * 2 and (a5["value"] == 0).all()  # 2023-06 .. 2024-01, two event types
+    # the same counts from a plain pandas computation over the grid
+    grid = aggregate(folder_without_usage / "events")
+    merged = ds.usage.merge(grid, on=["account_id", "date", "metric"], how="left", suffixes=("", "_sparse"))
+    inside = merged["value_sparse"].notna()
+    assert (merged.loc[inside, "value"] == merged.loc[inside, "value_sparse"]).all()
+    assert (merged.loc[~inside, "value"] == 0).all()
+    assert merged["value"].sum() == len(rows) - 1
+    # rows come in the accounts' order, then date, then metric
+    order = {a: i for i, a in enumerate(ds.accounts["account_id"])}
+    keys = list(zip(ds.usage["account_id"].map(order), ds.usage["date"], ds.usage["metric"]))
+    assert keys == sorted(keys)

@@ -110,3 +110,13 @@ def test_progress_moved_follows_lag_days(sample):
     ep0, _ = maturity.ladder_features(ds)
     ep120, _ = maturity.ladder_features(ds, lag_days=120)
     assert abs(ep0["progress_moved"].mean() - ep120["progress_moved"].mean()) < 0.15  # still progress, not regression
+
+
+def test_a_ladder_too_large_to_bootstrap_keeps_its_point_estimates(sample, monkeypatch):
+    ds, panel = sample
+    full = maturity.ladder(ds, panel, health_score_metric="health_score", bootstrap=0)
+    monkeypatch.setattr(maturity, "MAX_BOOTSTRAP_CELLS", 1000)
+    lad = maturity.ladder(ds, panel, health_score_metric="health_score", bootstrap=50, seed=1)
+    np.testing.assert_allclose(lad["c_index"], full["c_index"])
+    assert lad["ci_low"].isna().all() and lad.attrs["bootstrap"] == 0
+    assert "no confidence intervals" in lad.attrs["note"] and "table of churn months by accounts" in lad.attrs["note"]

@@ -281,3 +281,31 @@ def test_studies_smaller_than_min_cell_show_nothing(tmp_path):
     assert r.results["n_accounts"] is None and r.results["n_churned"] is None
     assert "fewer than 1000 accounts" in report.executive_summary(r)
     assert r.results["attainment_effect"]["time_varying"]["hr"] is None
+
+
+def test_large_books_sample_the_secondary_analyses_and_switch_to_the_discrete_model():
+    from csresearch import report
+    from csresearch.data import load
+
+    ds = load("data/sample")
+    sub = ds.sample_accounts(1500, seed=5)
+    assert len(sub.accounts) == 1500 and sub.accounts["account_id"].is_unique
+    assert sub.accounts["account_id"].tolist() == ds.sample_accounts(1500, seed=5).accounts["account_id"].tolist()
+    assert set(sub.goals["account_id"]) <= set(sub.accounts["account_id"])
+    assert set(sub.goal_progress["goal_id"]) <= set(sub.goals["goal_id"])
+    assert set(sub.usage["account_id"]) == set(sub.accounts["account_id"]) & set(ds.usage["account_id"])
+    assert ds.sample_accounts(10**6, seed=5) is ds
+
+    p = P.validate({"data_dir": "data/sample", "study": "big", "segment": None, "secondary_max_accounts": 1500,
+                    "cox_max_rows": 10_000, "bootstrap": 20}, "test")
+    r = report.run(p, ds)
+    res = r.results
+    assert res["secondary_sample"] == {"accounts": 1500, "of_accounts": 4000, "seed": p["seed"]}
+    assert res["n_accounts"] == 4000  # the headline uses every account
+    tv = res["attainment_effect"]["time_varying"]
+    assert tv["model"] == "discrete" and "cloglog" in tv["method"] and tv["n_rows"] > 10_000
+    assert 0.1 < tv["hr"] < 0.4  # planted 0.20
+    assert res["usage_vs_outcome"]["model"] == "discrete"
+    text = report.methods_text(r)
+    assert "complementary log-log" in text and "random sample of 1,500" in text
+    assert len(res["metrics"]) > 5 and res["maturity"]["ladder"]

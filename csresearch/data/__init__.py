@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table, release_memory
@@ -40,7 +41,7 @@ from ._rules import Context, coerce, run, text_schema, typed_checks, warning_che
 from ._spec import OBSERVATION_DATES, TABLES, TEXT
 
 #: DuckDB's memory budget while validating and aggregating events
-EVENTS_MEMORY_LIMIT = "2GB"
+EVENTS_MEMORY_LIMIT = "1GB"
 
 __all__ = ["Dataset", "DataValidationError", "Problem", "TABLES", "ValidationReport", "load", "validate"]
 
@@ -91,12 +92,24 @@ class Dataset:
         """The same dataset restricted to one segment's accounts (and their goals, progress and usage)."""
         if segment not in set(self.accounts["segment"]):
             raise ValueError(f"segment {segment!r} is not in {self.path}: segments are {', '.join(self.segments)}")
-        accounts = self.accounts[self.accounts["segment"] == segment].reset_index(drop=True)
-        ids = set(accounts["account_id"])
+        return self._restricted((self.accounts["segment"] == segment).to_numpy())
+
+    def sample_accounts(self, n: int, seed: int) -> "Dataset":
+        """A simple random sample of ``n`` accounts (all of them when there are fewer), with their goals,
+        progress and usage; the same ``n`` and ``seed`` give the same sample. Accounts keep their file order."""
+        if n >= len(self.accounts):
+            return self
+        keep = np.zeros(len(self.accounts), dtype=bool)
+        keep[np.random.default_rng(seed).choice(len(self.accounts), size=int(n), replace=False)] = True
+        return self._restricted(keep)
+
+    def _restricted(self, keep: np.ndarray) -> "Dataset":
+        accounts = self.accounts[keep].reset_index(drop=True)
+        ids = pd.Index(accounts["account_id"])
         goals = None if self.goals is None else self.goals[self.goals["account_id"].isin(ids)].reset_index(drop=True)
         progress = None
         if self.goal_progress is not None:
-            progress = self.goal_progress[self.goal_progress["goal_id"].isin(set(goals["goal_id"]))].reset_index(drop=True)
+            progress = self.goal_progress[self.goal_progress["goal_id"].isin(pd.Index(goals["goal_id"]))].reset_index(drop=True)
         usage = None if self.usage is None else self.usage[self.usage["account_id"].isin(ids)].reset_index(drop=True)
         return replace(self, accounts=accounts, goals=goals, goal_progress=progress, usage=usage)
 
@@ -109,6 +122,7 @@ def validate(path: str | Path, as_of: Any = None) -> ValidationReport:
 def load(path: str | Path, as_of: Any = None) -> Dataset:
     """Read and validate a data folder; raise :class:`DataValidationError` if anything is wrong."""
     report, dataset = _inspect(Path(path), as_of)
+    release_memory()  # the raw tables and the DuckDB connection are gone now
     if dataset is None:
         raise DataValidationError(report)
     return dataset

@@ -10,7 +10,7 @@ covariate known at the row's start; stratified by segment when there are several
 clustered by account; Efron ties).
 
 * A customer KPI enters as the attainment of the account's goal(s) in that KPI at the row's ``period_start``
-  (contract formula, :func:`csresearch.attainment.goal_attainment`; weight-averaged when an account has two
+  (contract formula, :func:`csresearch.attainment.attainment_by_metric`; weight-averaged when an account has two
   goals in one KPI), on the rows of accounts that have set such a goal. The hazard ratio is per full
   attainment (0 -> 1).
 * A usage metric enters as ``log(1 + value)`` of the last completed usage period (the panel's
@@ -78,7 +78,7 @@ from statsmodels.stats.multitest import multipletests
 
 from .._json import jsonable, records
 from ..analyses import AnalysisError, account_covariates
-from ..attainment import DAYS_PER_MONTH, episodes, goal_attainment
+from ..attainment import DAYS_PER_MONTH, attainment_by_metric, episodes
 from ..attainment import usage_wide as attainment_usage_wide
 from ..survival import concordance, fit_cox
 
@@ -233,16 +233,7 @@ def kpi_attainment_panel(ds: "Dataset", panel: pd.DataFrame) -> pd.DataFrame:
     Two goals of one account in one KPI are weight-averaged."""
     progress = ds.goal_progress if ds.goal_progress is not None else pd.DataFrame(
         {"goal_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)})
-    pts = pd.DataFrame({"_row": np.arange(len(panel)), "account_id": panel["account_id"].to_numpy(),
-                        "period_start": panel["period_start"].to_numpy()})
-    ga = goal_attainment(ds.goals, progress, pts, date="period_start")
-    ga["_wa"] = ga["weight"] * ga["attainment"]
-    agg = ga.groupby(["_row", "metric"], sort=True)[["_wa", "weight"]].sum()
-    wide = (agg["_wa"] / agg["weight"]).unstack("metric")
-    wide = wide.reindex(np.arange(len(panel)))
-    wide.index = panel.index
-    wide.columns = [str(c) for c in wide.columns]
-    return wide
+    return attainment_by_metric(ds.goals, progress, panel[["account_id", "period_start"]], date="period_start")
 
 
 def _zscore(x: pd.Series) -> pd.Series:
