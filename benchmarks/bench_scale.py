@@ -99,6 +99,26 @@ def child(kind: str, path: str) -> dict:
     return out
 
 
+def _study_summary(reports: Path) -> list[str]:
+    """The headline of the large study's results.json, and its timings, as Markdown lines."""
+    found = sorted(reports.glob("*/results.json"))
+    if not found:
+        return []
+    res = json.loads(found[0].read_text())
+    tv = (res.get("attainment_effect") or {}).get("time_varying") or {}
+    uvo = (res.get("usage_vs_outcome") or {}).get("c_index") or {}
+    lines = [f"Result: {res.get('n_accounts'):,} accounts, {res.get('n_churned'):,} churned."]
+    if tv.get("hr") is not None:
+        lines.append(f"Time-varying HR of full versus no attainment {tv['hr']:.3f} ({tv['ci_low']:.3f}-{tv['ci_high']:.3f}; "
+                     f"planted 0.20) by {tv.get('method')}.")
+    if uvo.get("usage") is not None:
+        lines.append(f"C-index usage {uvo['usage']:.3f}, outcomes {uvo['attainment']:.3f}, both {uvo['both']:.3f}.")
+    if res.get("secondary_sample"):
+        lines.append(f"Secondary analyses on a sample of {res['secondary_sample']['accounts']:,} accounts.")
+    lines.append(f"Timings (results.json): {res.get('timings')}. Warnings: {len(res.get('warnings') or [])}.")
+    return [" ".join(lines), ""]
+
+
 def _hwm_gb() -> float:
     with open("/proc/self/status") as f:  # VmHWM: this process's peak RSS since exec (ru_maxrss is not:
         for line in f:                     # it carries the forking parent's RSS over the exec)
@@ -131,16 +151,18 @@ def _tree_rss_gb(root: int) -> float:
 
 def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
     """Wall time and peak resident memory of a command and its descendants, polled every 0.2 s."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    t0, peak, killed = time.perf_counter(), 0.0, False
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_gb(proc.pid))
-        if peak > rss_limit_gb and not killed:
-            subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
-            proc.kill()
-            killed = True
-        time.sleep(0.2)
-    output = proc.stdout.read()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        t0, peak, killed = time.perf_counter(), 0.0, False
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_gb(proc.pid))
+            if peak > rss_limit_gb and not killed:
+                subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
+                proc.kill()
+                killed = True
+            time.sleep(0.2)
+        log.seek(0)
+        output = log.read()
     return {"seconds": time.perf_counter() - t0, "peak_gb": peak, "returncode": proc.returncode,
             "stopped": killed, "tail": output.strip().splitlines()[-3:] if output.strip() else []}
 
@@ -265,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         gen_rows = [f"| simulate {args.accounts:,} accounts | {t_sim:.1f} s | {len(tables['usage']):,} usage rows |",
                     f"| write contract tables (Parquet) | {t_write:.1f} s | |"]
         sets = []
-        for n in args.sizes:
+        for n in (args.sizes if "agg" in sections else []):
             folder = work / f"events_{n:g}"
             t0 = time.perf_counter()
             ev = write_events(tables, folder, n, seed=1, as_of=truth["as_of"])
@@ -372,14 +394,17 @@ def main(argv: list[str] | None = None) -> int:
 
         # -- end to end ----------------------------------------------------------------------------------
         if "study" in sections and large is not None:
-            cmd = [sys.executable, "-m", "csresearch", "study", "params/all.yaml", "--data", str(large),
-                   "--segments", "all", "--out", str(work / "reports"), "--workers", "1"]
+            # one pooled study (all segments, stratified) with the default parameters; the events' types are the
+            # usage metrics, and `session` is the one that follows active users
+            cmd = [sys.executable, "-m", "csresearch", "study", "--data", str(large), "--out", str(work / "reports"),
+                   "--workers", "1", "--set", "usage_baseline=session"]
             res = measure_command(cmd, args.study_rss_limit_gb)
             status = ("stopped at the RSS limit" if res["stopped"] else "completed" if res["returncode"] == 0
                       else f"failed (exit {res['returncode']}): {' / '.join(res['tail'])[:300]}")
             lines += ["## End to end: `csresearch study` on the large world", "",
                       f"`{' '.join(['csresearch', *cmd[3:]])}`: one study (all segments), one worker; peak RSS is the "
                       "sum over the command and its kernel (polled every 0.2 s).", "",
+                      *_study_summary(work / "reports"),
                       "| accounts | wall time | peak RSS (process tree) | target | result |", "| --- | --- | --- | --- | --- |",
                       f"| {args.large_accounts:,} | {res['seconds']:.0f} s | {res['peak_gb']:.2f} GB | < 8 GB | {status} |", ""]
             print("\n".join(lines[-4:]), flush=True)

@@ -118,7 +118,11 @@ def connect(threads: int | None = None, memory_limit: str | None = None, spill: 
         atexit.register(shutil.rmtree, tmp, True)
         con.execute(f"SET temp_directory = {_lit(tmp)}").fetchall()
     con.execute("SET TimeZone = 'UTC'").fetchall()
-    con.execute("SET enable_progress_bar = false").fetchall()
+    try:
+        con.execute("SET enable_progress_bar = false").fetchall()
+    except duckdb.Error:
+        # in a Jupyter kernel without ipywidgets DuckDB has the bar off already and refuses any change to it
+        pass
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}").fetchall()
     if memory_limit is not None:

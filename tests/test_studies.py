@@ -309,3 +309,19 @@ def test_large_books_sample_the_secondary_analyses_and_switch_to_the_discrete_mo
     text = report.methods_text(r)
     assert "complementary log-log" in text and "random sample of 1,500" in text
     assert len(res["metrics"]) > 5 and res["maturity"]["ladder"]
+
+
+@pytest.mark.slow
+def test_a_study_of_raw_events_runs_in_the_notebook_kernel(tmp_path):
+    # DuckDB inside a Jupyter kernel refuses progress-bar settings; the events path must still load there
+    data = tmp_path / "events_world"
+    assert main(["generate", "--out", str(data), "--accounts", "600", "--seed", "3", "--format", "parquet",
+                 "--events-per-account-month", "4"]) == 0
+    (data / "usage.parquet").unlink()
+    out = tmp_path / "reports"
+    assert main(["study", "--data", str(data), "--out", str(out), "--workers", "1",
+                 "--set", "usage_baseline=session"]) == 0
+    res = json.loads((out / "events_world" / "results.json").read_text())
+    assert res["usage_vs_outcome"]["c_index"]["usage"] is not None
+    assert sorted(res["usage_vs_outcome"]["usage_metrics"]) == ["login", "report_created", "session"]
+    assert res["attainment_effect"]["time_varying"]["hr"] < 1
