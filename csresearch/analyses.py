@@ -354,12 +354,16 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
     if not any(c.startswith("usage_") for c in ep.columns):
         raise AnalysisError("the dataset has no usage table, so usage cannot be compared with outcomes")
     usage_cols = [c for c in ep.columns if c.startswith("usage_")]
-    keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy() if usage_metrics is None else None
     if usage_metrics is not None:
-        wanted = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
-        keep = ep[["attainment", *wanted]].notna().all(axis=1).to_numpy()
-    ep = model_frame(ep, ["attainment", *usage_cols], rows=keep)
-    names = usage_features(ep, usage_metrics)
+        usage_cols = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
+    keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(keep)
+    raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols})
+    names = usage_features(raw, usage_metrics)  # log(1 + usage) columns, and the check of the metric names
+    ep = model_frame(ep, ["attainment"], rows=keep)
+    for name in names:
+        ep[name] = raw[name].to_numpy()
+    del raw
     _require_events(ep, "event", "usage versus outcome", minimum=2)
     strata = _strata(ep)
     specs = {"usage": names, "attainment": ["attainment"], "both": [*names, "attainment"]}

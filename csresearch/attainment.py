@@ -313,25 +313,34 @@ def _attach_usage(out: pd.DataFrame, usage: pd.DataFrame, metrics: Iterable[str]
     else:
         periods, cell = np.unique(key, return_inverse=True)  # one row per (account, period start), sorted
         del key
-    cell *= len(names)
-    cell += metric  # the (period, metric) cell of each usage row
-    del metric
-    size = len(periods) * len(names)
-    total = np.bincount(cell, weights=value, minlength=size).reshape(-1, len(names))
-    present = np.zeros(size, dtype=bool)
-    present[cell] = True
-    present = present.reshape(-1, len(names))
-    del cell, value
-    row_acc = ids.get_indexer(out["account_id"]).astype(np.int64, copy=False)
-    month_day = _days(out["month"])
-    q = row_acc * _DAY_SPAN + month_day
-    last = np.searchsorted(periods, q, side="left") - 1  # latest period starting strictly before the month
-    del q
-    safe = np.maximum(last, 0)
-    ok = (last >= 0) & (periods[safe] // _DAY_SPAN == row_acc) & (month_day - periods[safe] % _DAY_SPAN <= 45)
-    del last, row_acc, month_day
+    if not len(periods):  # no usage row of any panel account
+        for name in names:
+            out[f"usage_{name}"] = np.full(len(out), np.nan)
+        return out
+    # ``cell`` is now each usage row's period. Per panel row: the period to read (``src``, -1 for none), a slice of
+    # rows at a time
+    src = np.empty(len(out), dtype=np.int64)
+    for a in range(0, len(out), _SLICE):
+        part = out.iloc[a:a + _SLICE]
+        row_acc = ids.get_indexer(part["account_id"]).astype(np.int64, copy=False)
+        month_day = _days(part["month"])
+        last = np.searchsorted(periods, row_acc * _DAY_SPAN + month_day, side="left") - 1  # latest period before
+        safe = np.maximum(last, 0)
+        ok = (last >= 0) & (periods[safe] // _DAY_SPAN == row_acc) & (month_day - periods[safe] % _DAY_SPAN <= 45)
+        src[a:a + len(part)] = np.where(ok, last, -1)
+    n_periods = len(periods)
+    del periods
+    found = src >= 0
+    safe = np.maximum(src, 0)
+    del src
     for j, name in enumerate(names):
-        col = total[safe, j]
-        col[~(ok & present[safe, j])] = np.nan
+        mine = metric == j
+        total = np.bincount(cell[mine], weights=value[mine], minlength=n_periods)
+        present = np.zeros(n_periods, dtype=bool)
+        present[cell[mine]] = True
+        del mine
+        col = total[safe]
+        col[~(found & present[safe])] = np.nan
         out[f"usage_{name}"] = col
+        del total, present, col
     return out

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .data._report import MAX_EXAMPLES, Problem, capped, quote
 
-__all__ = ["EVENT_COLUMNS", "EventSource", "aggregate", "check", "connect", "find_events", "latest_date"]
+__all__ = ["EVENT_COLUMNS", "EventSource", "aggregate", "check", "connect", "dense_rows", "find_events", "latest_date"]
 
 EVENT_COLUMNS = ("account_id", "ts", "event")
 _TEXT_TYPES = ("VARCHAR",)
@@ -172,14 +172,9 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
         return df[["account_id", "date", "metric", "value"]]
     if as_of is None:
         raise ValueError("aggregate(accounts=...) needs as_of: the last month of an active account")
-    as_of = pd.Timestamp(as_of)
-    metrics = sorted(r[0] for r in con.execute(
-        f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
+    metrics, first, last, n_months = _grid(source, con, accounts, as_of)
     n_metrics = len(metrics)
     ids = accounts["account_id"].to_numpy(dtype=object)
-    first = accounts["start_date"].to_numpy("datetime64[M]")
-    last = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
-    n_months = np.maximum((last - first).astype(np.int64) + 1, 0)
     offset = np.cumsum(n_months) - n_months  # first grid month of each account
     n_cells = int(n_months.sum()) * n_metrics
     counts = np.zeros(n_cells, dtype=np.int64)
@@ -211,6 +206,26 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
     return pd.DataFrame({"account_id": np.repeat(ids[rows], n_metrics), "date": np.repeat(dates, n_metrics),
                          "metric": np.tile(np.array(metrics, dtype=object), len(rows)),
                          "value": counts.astype(np.float64)}, copy=False)
+
+
+def _grid(source: EventSource, con, accounts: pd.DataFrame, as_of) -> tuple[list[str], Any, Any, Any]:
+    """The dense usage grid: event types (sorted), each account's first and last month, its number of months."""
+    import numpy as np
+
+    as_of = pd.Timestamp(as_of)
+    metrics = sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
+    first = accounts["start_date"].to_numpy("datetime64[M]")
+    last = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
+    n_months = np.maximum((last - first).astype(np.int64) + 1, 0)
+    return metrics, first, last, n_months
+
+
+def dense_rows(source: EventSource | Path | str, accounts: pd.DataFrame, as_of, *, con=None) -> int:
+    """The number of rows :func:`aggregate` ``(accounts=, as_of=)`` returns, without counting any event."""
+    source = _as_source(source)
+    metrics, _, _, n_months = _grid(source, con or connect(), accounts, as_of)
+    return int(n_months.sum()) * len(metrics)
 
 
 def _as_source(source: EventSource | Path | str) -> EventSource:

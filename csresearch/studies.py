@@ -149,10 +149,13 @@ def _segments_of(data_dir: Path) -> list[str]:
 
 def check_data(specs: Sequence[StudySpec]) -> None:
     """Validate every distinct data folder once before any notebook starts; raise DataValidationError."""
-    from .data import load
+    from .data import DataValidationError, validate
 
     for d in sorted({s.params["data_dir"] for s in specs}):
-        load(d, as_of=next(s.params["as_of"] for s in specs if s.params["data_dir"] == d))
+        # validate, not load: this process only checks; the studies' kernels load the data themselves
+        report = validate(d, as_of=next(s.params["as_of"] for s in specs if s.params["data_dir"] == d))
+        if not report.ok:
+            raise DataValidationError(report)
 
 
 # ---------------------------------------------------------------------------------------------------------

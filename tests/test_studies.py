@@ -325,3 +325,10 @@ def test_a_study_of_raw_events_runs_in_the_notebook_kernel(tmp_path):
     assert res["usage_vs_outcome"]["c_index"]["usage"] is not None
     assert sorted(res["usage_vs_outcome"]["usage_metrics"]) == ["login", "report_created", "session"]
     assert res["attainment_effect"]["time_varying"]["hr"] < 1
+
+
+def test_the_study_notebook_lists_every_parameter():
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks/studies/segment_study.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
+    assert {p.name for p in P.PARAMS} - {"output_dir"} <= names

@@ -116,7 +116,9 @@ class Dataset:
 
 def validate(path: str | Path, as_of: Any = None) -> ValidationReport:
     """Check a data folder; never raises for bad data. ``as_of`` overrides dataset.yaml's."""
-    return _inspect(Path(path), as_of)[0]
+    report = _inspect(Path(path), as_of, build=False)[0]
+    release_memory()
+    return report
 
 
 def load(path: str | Path, as_of: Any = None) -> Dataset:
@@ -130,7 +132,8 @@ def load(path: str | Path, as_of: Any = None) -> Dataset:
 
 # -- the work --------------------------------------------------------------------------------------
 
-def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | None]:
+def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[ValidationReport, Dataset | None]:
+    """Validate the folder; with ``build``, also make the Dataset (final frames, events aggregated into usage)."""
     report = ValidationReport(folder)
     errors, warnings = report.errors, report.warnings
     if not folder.exists():
@@ -295,6 +298,15 @@ def _inspect(folder: Path, as_of_arg: Any) -> tuple[ValidationReport, Dataset | 
         "not_read": files.not_read,
     }
     if errors:
+        return report, None
+    if not build:
+        # validate only: say how many usage rows the events make, without counting them
+        if events is not None:
+            from ..events import dense_rows
+            report.summary["rows"]["usage"] = dense_rows(events, typed["accounts"], as_of, con=con)
+            report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
+        report.summary["segments"] = {str(k): int(v) for k, v in
+                                      typed["accounts"]["segment"].value_counts().sort_index().items()}
         return report, None
 
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
