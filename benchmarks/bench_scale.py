@@ -42,6 +42,16 @@ def child(kind: str, path: str) -> dict:
         from csresearch.events import aggregate
         t0 = time.perf_counter()
         out["rows"] = len(aggregate(Path(path)))
+    elif kind == "duckdb_dense":
+        # what `load` does: the dense account x month x event grid (zeros included), ids shared with accounts
+        from csresearch.events import aggregate
+        world = Path(path).parents[1] / "world"
+        accounts = pd.read_parquet(world / "accounts.parquet")
+        for c in ("start_date", "end_date"):
+            accounts[c] = pd.to_datetime(accounts[c])
+        as_of = pd.Timestamp(json.loads((world / "truth.json").read_text())["as_of"])
+        t0 = time.perf_counter()
+        out["rows"] = len(aggregate(Path(path), accounts=accounts, as_of=as_of))
     elif kind in ("duckdb_count", "duckdb_scan"):
         from csresearch.events import connect
         con = connect()
@@ -306,17 +316,20 @@ def main(argv: list[str] | None = None) -> int:
             sets = []
         lines += ["## Events -> monthly usage", "",
                   "DuckDB: `csresearch.events.aggregate` (read_parquet on the folder, date_trunc month, GROUP BY, "
-                  "ORDER BY, result to pandas). pandas: `pd.read_parquet(folder)` + numpy month floor + "
+                  "ORDER BY, Arrow result to pandas, one str object per distinct id). pandas: `pd.read_parquet(folder)` + numpy month floor + "
                   "`groupby([account_id, date, event]).size()`. COUNT(*): `SELECT count(*) FROM read_parquet(...)` "
                   "(DuckDB answers it from the Parquet footers, so it reads no column data); full scan: "
                   "`SELECT sum(length(account_id)), sum(epoch_us(ts)), sum(length(event))` (decodes every value of the "
                   "three columns).", "",
-                  "| events | Parquet | DuckDB agg | COUNT(*) | full scan | pandas | pandas / DuckDB | "
-                  "agg / COUNT(*) | agg / full scan | peak RSS DuckDB agg | peak RSS pandas | runs |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "DuckDB dense: the same with `accounts=` (what `load` does: every account x month x event type "
+                  "of the accounts' lives, zeros included, streamed cell by cell from DuckDB into numpy).", "",
+                  "| events | Parquet | DuckDB agg | DuckDB dense | COUNT(*) | full scan | pandas | pandas / DuckDB agg | "
+                  "agg / COUNT(*) | agg / full scan | peak RSS DuckDB agg | peak RSS dense | peak RSS pandas | runs |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for n, folder, n_ev, size in sets:
             reps = args.repeats if n_ev <= 30e6 else args.big_repeats  # pandas only; DuckDB always --repeats
-            runs: dict[str, list[dict]] = {k: [] for k in ("duckdb_agg", "duckdb_count", "duckdb_scan", "pandas_agg")}
+            runs: dict[str, list[dict]] = {k: [] for k in ("duckdb_agg", "duckdb_dense", "duckdb_count", "duckdb_scan",
+                                                           "pandas_agg")}
             for r in range(args.repeats):
                 for kind in runs:
                     if kind == "pandas_agg" and r >= reps:
@@ -328,12 +341,14 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {n_ev:>12,} {kind:<14} {fmt_s(res):>32}  peak {res['peak_gb']:.2f} GB", flush=True)
             m = {k: median_of(v) for k, v in runs.items()}
             agg, cnt, scan, pdr = m["duckdb_agg"], m["duckdb_count"], m["duckdb_scan"], m["pandas_agg"]
+            dense = m["duckdb_dense"]
             ratio_pd = (f"{pdr['seconds'] / agg['seconds']:.1f}x" if not pdr.get("stopped") and not pdr.get("failed")
                         else f"> {pdr['seconds'] / agg['seconds']:.1f}x (did not finish)")
-            lines.append(f"| {n_ev / 1e6:,.1f}M | {size:,.0f} MB | {fmt_s(agg)} | {fmt_s(cnt)} | {fmt_s(scan)} | "
+            lines.append(f"| {n_ev / 1e6:,.1f}M | {size:,.0f} MB | {fmt_s(agg)} | {fmt_s(dense)} ({dense.get('rows') or 0:,} rows) | "
+                         f"{fmt_s(cnt)} | {fmt_s(scan)} | "
                          f"{fmt_s(pdr)} | {ratio_pd} | {agg['seconds'] / cnt['seconds']:.0f}x | "
-                         f"{agg['seconds'] / scan['seconds']:.1f}x | {agg['peak_gb']:.2f} GB | {pdr['peak_gb']:.2f} GB | "
-                         f"{agg.get('runs')}/{pdr.get('runs', 1)} |")
+                         f"{agg['seconds'] / scan['seconds']:.1f}x | {agg['peak_gb']:.2f} GB | {dense['peak_gb']:.2f} GB | "
+                         f"{pdr['peak_gb']:.2f} GB | {agg.get('runs')}/{pdr.get('runs', 1)} |")
             print(lines[-1], flush=True)
         lines.append("")
 

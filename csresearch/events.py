@@ -177,7 +177,7 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
     ids = accounts["account_id"].to_numpy(dtype=object)
     offset = np.cumsum(n_months) - n_months  # first grid month of each account
     n_cells = int(n_months.sum()) * n_metrics
-    counts = np.zeros(n_cells, dtype=np.int64)
+    counts = np.zeros(n_cells, dtype=np.float64)  # the value column itself (counts are exact in float64)
     if n_cells:
         # DuckDB streams one grid position per event (a hash join with the accounts: no GROUP BY, no sort, so
         # its memory does not grow with the events); numpy counts them into the dense grid
@@ -199,13 +199,15 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
             counts[cells] += n
         con.unregister("_usage_accounts")
         con.unregister("_usage_metrics")
-    rows = np.repeat(np.arange(len(ids)), n_months)
-    month_no = np.arange(len(rows)) - np.repeat(offset, n_months)
-    dates = (first[rows] + month_no.astype("timedelta64[M]")).astype("datetime64[ns]")
-    del month_no
-    return pd.DataFrame({"account_id": np.repeat(ids[rows], n_metrics), "date": np.repeat(dates, n_metrics),
-                         "metric": np.tile(np.array(metrics, dtype=object), len(rows)),
-                         "value": counts.astype(np.float64)}, copy=False)
+    n_rows = int(n_months.sum())
+    dates = np.repeat(first, n_months)
+    dates += (np.arange(n_rows) - np.repeat(offset, n_months)).astype("timedelta64[M]")
+    out = pd.DataFrame({"account_id": np.repeat(ids, n_months * n_metrics)})
+    out["date"] = np.repeat(dates.astype("datetime64[ns]"), n_metrics)
+    del dates
+    out["metric"] = np.tile(np.array(metrics, dtype=object), n_rows)
+    out["value"] = counts
+    return out
 
 
 def _grid(source: EventSource, con, accounts: pd.DataFrame, as_of) -> tuple[list[str], Any, Any, Any]:

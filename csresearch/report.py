@@ -141,12 +141,10 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     # The secondary analyses (which metric is which bear, Goodhart, the ladder, the health score) fit many models each;
     # on a large book a random sample of accounts answers them as well, at a fraction of the time and memory. The
     # headline models then need only the panel, so the full long usage table is let go (gigabytes on a large book).
-    secondary, sec_panel = ds, panel
+    secondary = ds
     cap = p["secondary_max_accounts"]
     if cap is not None and n_acc > cap:
-        secondary = ds.sample_accounts(cap, p["seed"])
-        if panel is not None:
-            sec_panel = panel[panel["account_id"].isin(pd.Index(secondary.accounts["account_id"]))].reset_index(drop=True)
+        secondary = ds.sample_accounts(cap, p["seed"])  # its panel is built when needed, after the headline models
         ds = out.ds = replace(ds, usage=None)
         res["secondary_sample"] = {"accounts": int(cap), "of_accounts": n_acc, "seed": int(p["seed"])}
     effect: dict[str, Any] = {}
@@ -194,7 +192,11 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         res["usage_vs_outcome"] = {"c_index": {"usage": None, "attainment": None, "both": None}, "lr_test_p": None,
                                    "not_estimated": reason}
 
-    ds, panel = secondary, sec_panel
+    if secondary is not ds:
+        # the full panel has served the headline models; the sample gets its own (the same rows of its accounts)
+        panel = None
+        ds = secondary
+        panel = episodes(ds, lag_days=p["lag_days"], threshold=p["attainment_threshold"]) if goals_ok else None
     res["metrics"] = _metrics(out, ds, p, attempt, fit_models) if fit_models else []
     res["goodhart"], res["vendor_gap"] = _goodhart_and_gap(out, ds, p, attempt, goals_ok and ds.usage is not None, panel)
     res["maturity"] = _maturity(ds, p)

@@ -310,6 +310,10 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         return report, None
 
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
+    paths = {t: raws[t].path for t in TABLES if t in raws}
+    raws.clear()  # the final frames are all that is needed now: free the text and parsed copies before the events
+    typed.clear()
+    release_memory()
     accounts = frames["accounts"]
     usage_frame = None
     if events is not None:
@@ -326,7 +330,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         goal_progress=frames.get("goal_progress"),
         usage=usage_frame if usage_frame is not None else frames.get("usage"),
         as_of=pd.Timestamp(as_of), observed_from=observed_from, description=meta.get("description"),
-        files={**{t: raws[t].path for t in TABLES if t in raws},
+        files={**paths,
                **({"usage": events.path, "events": events.path} if events is not None else {})},
         warnings=list(warnings),
         as_of_source=source, _fingerprint=digest.hexdigest())
