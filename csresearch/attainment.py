@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 import pandas as pd
 
+from ._memory import release_memory
+
 if TYPE_CHECKING:
     from .data import Dataset
 
@@ -259,8 +261,10 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
         out["goals_set"] = att["goals_set"].to_numpy().astype(np.int32)
         out["goals_attained"] = att["goals_attained"].to_numpy().astype(np.int32)
         del att
+    release_memory()  # the panel's temporaries are gone: keep the peak of what follows low
     if ds.usage is not None:
         out = _attach_usage(out, ds.usage, usage_metrics)
+        release_memory()
     return out
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from . import __version__
 from . import analyses as A
 from ._json import jsonable
+from ._memory import release_memory
 from .attainment import episodes
 from .cohorts import retention_matrix, survival_table
 from .data import Dataset, load
@@ -94,7 +95,7 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
 
     def attempt(name: str, fn: Callable[[], Any]) -> Any:
         try:
-            return fn()
+            return _released(fn)
         except A.AnalysisError as exc:
             warnings.append(f"{name} could not be estimated: {exc}.")
         except (ValueError, np.linalg.LinAlgError) as exc:
@@ -146,6 +147,7 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     if cap is not None and n_acc > cap:
         secondary = ds.sample_accounts(cap, p["seed"])  # its panel is built when needed, after the headline models
         ds = out.ds = replace(ds, usage=None)
+        release_memory()
         res["secondary_sample"] = {"accounts": int(cap), "of_accounts": n_acc, "seed": int(p["seed"])}
     effect: dict[str, Any] = {}
     if goals_ok:
@@ -237,6 +239,14 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     if len(effects):
         out.frames["effects"] = effects
     return out
+
+
+def _released(fn: Callable[[], Any]) -> Any:
+    """``fn()``, then the memory its temporaries held is given back (on a large book, gigabytes per analysis)."""
+    try:
+        return fn()
+    finally:
+        release_memory()
 
 
 def _retention_at(st: pd.DataFrame, days: float) -> float | None:

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table, release_memory
+from .._memory import release_memory
+from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table
 from ._report import DataValidationError, Problem, ValidationReport, table_order
 from ._rules import Context, coerce, run, text_schema, typed_checks, warning_checks
 from ._spec import OBSERVATION_DATES, TABLES, TEXT

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._memory import release_memory
 from ._report import Problem
 from ._spec import DATASET_KEYS, DATASET_YAML, DATE, FORMATS, NUMBER, TABLES, TEXT, UNREAD_TABLES
 
@@ -60,22 +61,6 @@ class RawTable:
     def extra_columns(self) -> list[str]:
         known = {c.name for c in TABLES[self.table]}
         return [c for c in self.frame.columns if c not in known]
-
-
-def release_memory() -> None:
-    """Give freed memory back to the system: Arrow's pool (mimalloc) and glibc keep it otherwise, so that a
-    table read and dropped would count against the process's resident memory for the rest of a study."""
-    import ctypes
-    import gc
-
-    import pyarrow as pa
-
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
 
 
 class RowNumbers:
