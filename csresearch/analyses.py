@@ -411,12 +411,20 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     ep = model_frame(ep, ["attainment"], rows=ep["attainment"].notna(), covariates=cov)
     _require_events(ep, "event", "dose-response", minimum=len(knots) + 3)
     spec = f"cr(attainment, knots={knots}, lower_bound=0, upper_bound=1, constraints='center') - 1"
-    matrix = patsy.dmatrix(spec, ep[["attainment"]])
-    info = matrix.design_info
-    cols = [f"spline_{i}" for i in range(matrix.shape[1])]
-    for i, c in enumerate(cols):
-        ep[c] = np.asarray(matrix[:, i])
-    del matrix
+    # the basis a slice at a time (patsy's incremental builder learns the centring from every slice), written into
+    # preallocated columns: on 20 million account-months the whole design at once would be gigabytes of temporaries
+    att = ep["attainment"].to_numpy()
+    step = 2_000_000
+    info = patsy.incr_dbuilder(spec, lambda: ({"attainment": att[a:a + step]} for a in range(0, len(att), step)))
+    cols = [f"spline_{i}" for i in range(len(info.column_names))]
+    basis = [np.empty(len(att)) for _ in cols]
+    for a in range(0, len(att), step):
+        block = np.asarray(patsy.build_design_matrices([info], {"attainment": att[a:a + step]})[0])
+        for i, column in enumerate(basis):
+            column[a:a + step] = block[:, i]
+    for c, column in zip(cols, basis):
+        ep[c] = column
+    del basis, block
     strata = _strata(ep)
     spline = panel_model(ep, [*cols, *names], strata, cox_max_rows=cox_max_rows)
     linear = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)

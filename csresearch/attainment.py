@@ -37,7 +37,7 @@ class _Pairs:
     every (point, goal set on or before the point's reference day) pair with the goal's attainment then, so
     memory is bounded by a chunk's pairs whatever the number of points (a 20-million-row panel)."""
 
-    def __init__(self, goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, date: str, lag_days: int):
+    def __init__(self, goals: pd.DataFrame, progress: pd.DataFrame, account_ids, dates, lag_days: int):
         g = goals.reset_index(drop=True)
         acc_codes, acc_ids = pd.factorize(g["account_id"])
         self.order = np.argsort(acc_codes, kind="stable")  # goal positions grouped by account
@@ -54,9 +54,9 @@ class _Pairs:
         p_order = np.argsort(p_key, kind="stable")
         self.p_key = p_key[p_order]
         self.p_value = progress["value"].to_numpy(float)[known][p_order]
-        self.point_acc = pd.Index(acc_ids).get_indexer(points["account_id"])
-        self.ref_day = _days(points[date]) - int(lag_days)
-        self.n = len(points)
+        self.point_acc = pd.Index(acc_ids).get_indexer(account_ids)
+        self.ref_day = _days(dates) - int(lag_days)
+        self.n = len(self.ref_day)
 
     def chunks(self, chunk_rows: int):
         """Yield ``(lo, hi, row, goal, value, attainment)``: ``row`` relative to ``lo``; ``goal`` a position in
@@ -101,7 +101,7 @@ def goal_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.Data
         and ``attainment`` in [0, 1] (0 before the first measurement).
     """
     pts = points.reset_index(drop=True)
-    pairs = _Pairs(goals, progress, pts, date, lag_days)
+    pairs = _Pairs(goals, progress, pts["account_id"].to_numpy(), pts[date].to_numpy(), lag_days)
     parts = [(lo + row, goal, value, att) for lo, _, row, goal, value, att in pairs.chunks(max(len(pts), 1))]
     row, goal, value, att = (np.concatenate(x) for x in zip(*parts)) if parts else [np.empty(0, int)] * 4
     g = goals.reset_index(drop=True)
@@ -129,26 +129,34 @@ def account_attainment(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.D
     ``goals_attained`` counts goals whose attainment reached ``threshold``. The rules of
     :func:`goal_attainment`, aggregated per point ``chunk_rows`` points at a time.
     """
-    pts = points.reset_index(drop=True)
-    n = len(pts)
-    wa, w = np.zeros(n), np.zeros(n)
-    n_set, n_hit = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    pairs = _Pairs(goals, progress, pts, date, lag_days)
+    out = points.reset_index(drop=True).copy()
+    att, n_set, n_hit = _attainment_arrays(goals, progress, out["account_id"].to_numpy(), out[date].to_numpy(),
+                                           lag_days, threshold, chunk_rows)
+    out["attainment"] = att
+    out["goals_set"] = n_set.astype(np.int64)
+    out["goals_attained"] = n_hit.astype(np.int64)
+    return out
+
+
+def _attainment_arrays(goals: pd.DataFrame, progress: pd.DataFrame, account_ids, dates, lag_days: int,
+                       threshold: float, chunk_rows: int = 2_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`account_attainment` as three arrays (attainment, goals set, goals attained as int32), no frames."""
+    pairs = _Pairs(goals, progress, account_ids, dates, lag_days)
+    n = pairs.n
+    att_out = np.zeros(n)
+    n_set, n_hit = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
     for lo, hi, row, goal, _, att in pairs.chunks(chunk_rows):
         m = hi - lo
-        wa[lo:hi] = np.bincount(row, weights=pairs.weight[goal] * att, minlength=m)
-        w[lo:hi] = np.bincount(row, weights=pairs.weight[goal], minlength=m)
+        wa = np.bincount(row, weights=pairs.weight[goal] * att, minlength=m)
+        w = np.bincount(row, weights=pairs.weight[goal], minlength=m)
         n_set[lo:hi] = np.bincount(row, minlength=m)
-        n_hit[lo:hi] = np.bincount(row, weights=(att >= threshold).astype(float), minlength=m).astype(np.int64)
-    out = pts.copy()
-    # no goal set yet (or never): attainment is undefined, not 0. Counting those months as "no progress" would
-    # credit the zero-attainment group with time the account had to survive in order to record its first goal
-    # (immortal time); models therefore take an account into the risk set from its first goal on.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["attainment"] = np.where(n_set > 0, wa / w, np.nan)
-    out["goals_set"] = n_set
-    out["goals_attained"] = n_hit
-    return out
+        n_hit[lo:hi] = np.bincount(row, weights=(att >= threshold).astype(float), minlength=m)
+        # no goal set yet (or never): attainment is undefined, not 0. Counting those months as "no progress" would
+        # credit the zero-attainment group with time the account had to survive in order to record its first goal
+        # (immortal time); models therefore take an account into the risk set from its first goal on.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            att_out[lo:hi] = np.where(n_set[lo:hi] > 0, wa / w, np.nan)
+    return att_out, n_set, n_hit
 
 
 def attainment_by_metric(goals: pd.DataFrame, progress: pd.DataFrame, points: pd.DataFrame, *,
@@ -158,7 +166,7 @@ def attainment_by_metric(goals: pd.DataFrame, progress: pd.DataFrame, points: pd
     One row per point (same index), one column per KPI (``goals.metric``, sorted); NaN where the account
     had set no goal in that KPI by the (lagged) date."""
     names = sorted(pd.unique(goals["metric"]).tolist())
-    pairs = _Pairs(goals, progress, points, date, lag_days)
+    pairs = _Pairs(goals, progress, points["account_id"].to_numpy(), points[date].to_numpy(), lag_days)
     code = pd.Categorical(goals["metric"].reset_index(drop=True), categories=names).codes.astype(np.int64)[pairs.order]
     k = len(names)
     wa, w = np.zeros(len(points) * k), np.zeros(len(points) * k)
@@ -255,12 +263,12 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     if ds.goals is not None:
         progress = ds.goal_progress if ds.goal_progress is not None else pd.DataFrame(
             {"goal_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)})
-        att = account_attainment(ds.goals, progress, out[["account_id", "period_start"]], date="period_start",
-                                 lag_days=lag_days, threshold=threshold)
-        out["attainment"] = att["attainment"].to_numpy()
-        out["goals_set"] = att["goals_set"].to_numpy().astype(np.int32)
-        out["goals_attained"] = att["goals_attained"].to_numpy().astype(np.int32)
-        del att
+        att, n_set, n_hit = _attainment_arrays(ds.goals, progress, out["account_id"].to_numpy(),
+                                               out["period_start"].to_numpy(), lag_days, threshold)
+        out["attainment"] = att
+        out["goals_set"] = n_set
+        out["goals_attained"] = n_hit
+        del att, n_set, n_hit
     release_memory()  # the panel's temporaries are gone: keep the peak of what follows low
     if ds.usage is not None:
         out = _attach_usage(out, ds.usage, usage_metrics)
