@@ -374,7 +374,9 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
             raise AnalysisError(f"usage versus outcome: the {model} model has no varying covariate")
         fit = panel_model(ep, usable, strata, cox_max_rows=cox_max_rows)
         fits[model] = fit
-        score = ep[usable].to_numpy() @ fit.loc[usable, "coef"].to_numpy()
+        score = np.zeros(len(ep))
+        for c in usable:  # column by column: ep[usable].to_numpy() would copy every column at once
+            score += fit.loc[c, "coef"] * ep[c].to_numpy()
         c = concordance(ep, "stop", "event", score, entry="start", strata=strata)
         rows.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.attrs["loglik"]),
                      "n_params": len(usable)})
