@@ -323,6 +323,9 @@ def _maturity(ds: Dataset, p: dict) -> dict:
 def _ci(e: dict, digits: int = 2, level: float = 0.95) -> str:
     if e.get("ci_low") is None or e.get("ci_high") is None:
         return "confidence interval not available"
+    # a large book gives intervals narrower than the usual two decimals: show enough digits to tell the ends apart
+    while digits < 4 and f"{e['ci_low']:.{digits}f}" == f"{e['ci_high']:.{digits}f}":
+        digits += 1
     return f"{level:.0%} CI {e['ci_low']:.{digits}f} to {e['ci_high']:.{digits}f}"
 
 
