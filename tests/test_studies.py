@@ -332,3 +332,9 @@ def test_the_study_notebook_lists_every_parameter():
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
     assert {p.name for p in P.PARAMS} - {"output_dir"} <= names
+
+
+def test_the_cox_limit_has_one_default():
+    from csresearch.analyses import COX_MAX_ROWS
+
+    assert P.defaults()["cox_max_rows"] == COX_MAX_ROWS

@@ -300,14 +300,15 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     }
     if errors:
         return report, None
+    report.summary["segments"] = {str(k): int(v) for k, v in
+                                  typed["accounts"]["segment"].value_counts().sort_index().items()}
+    if events is not None:
+        report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
     if not build:
         # validate only: say how many usage rows the events make, without counting them
         if events is not None:
             from ..events import dense_rows
             report.summary["rows"]["usage"] = dense_rows(events, typed["accounts"], as_of, con=con)
-            report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
-        report.summary["segments"] = {str(k): int(v) for k, v in
-                                      typed["accounts"]["segment"].value_counts().sort_index().items()}
         return report, None
 
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
@@ -322,10 +323,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         usage_frame = aggregate_events(events, con=con, accounts=accounts, as_of=as_of)
         release_memory()
         report.summary["rows"]["usage"] = len(usage_frame)
-        report.summary["files"]["usage"] = f"aggregated from {events.name}: {n_events:,} events"
 
-    report.summary["segments"] = {str(k): int(v) for k, v in
-                                  accounts["segment"].value_counts().sort_index().items()}
     dataset = Dataset(
         path=folder, accounts=accounts, goals=frames.get("goals"),
         goal_progress=frames.get("goal_progress"),
