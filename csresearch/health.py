@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from .analyses import COX_MAX_ROWS, AnalysisError, model_frame, panel_model, usage_features
+from .models import DEFAULT_ENGINE, AnalysisError, Engine, model_frame, strata_of, usage_features
+from .privacy import suppress
 from .attainment import episodes
 from .survival import concordance, lr_test
 
@@ -31,7 +32,7 @@ VERDICTS = ("informative", "redundant", "decoration")
 
 def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usage_metrics: Iterable[str] | None = None,
           alpha: float = 0.05, bands: int = 5, min_cell: int = 10,
-          cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
+          engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
     """Audit the usage metric ``metric`` as a health score. Returns the calibration table and the verdict dict.
 
     The dict: ``{metric, verdict, sentence, hr_per_sd, ci_low, ci_high, p, c_index, lr_test_p, lr_statistic,
@@ -57,8 +58,8 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     if not sd > 0:
         raise AnalysisError(f"health score {metric!r} does not vary")
     ep["score_sd"] = (ep[col] - ep[col].mean()) / sd
-    strata = "segment" if ep["segment"].nunique() > 1 else None
-    alone = panel_model(ep, ["score_sd"], strata, cox_max_rows=cox_max_rows, alpha=alpha)
+    strata = strata_of(ep)
+    alone = engine.panel(ep, ["score_sd"], strata)
     c = concordance(ep, "stop", "event", -ep["score_sd"].to_numpy(), entry="start", strata=strata)["c_index"]
     row = alone.loc["score_sd"]
     # a health score is read as "higher = healthier": one whose higher values go with *more* churn is not a
@@ -67,8 +68,8 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     predictive = row["p"] < alpha and not backwards
     lr = None
     if usage_cols:
-        base = panel_model(ep, usage_cols, strata, cox_max_rows=cox_max_rows)
-        full = panel_model(ep, [*usage_cols, "score_sd"], strata, cox_max_rows=cox_max_rows)
+        base = engine.panel(ep, usage_cols, strata)
+        full = engine.panel(ep, [*usage_cols, "score_sd"], strata)
         lr = lr_test(full, base)
     adds = lr is None or lr["p"] < alpha
     verdict = "decoration" if not predictive else ("informative" if adds else "redundant")
@@ -106,7 +107,4 @@ def calibration(panel: pd.DataFrame, score: str, *, bands: int = 5, alpha: float
     low, high = proportion_confint(table["churned"], table["account_months"], alpha=alpha, method="wilson")
     table["monthly_churn"] = table["churned"] / table["account_months"]
     table["ci_low"], table["ci_high"] = np.asarray(low), np.asarray(high)
-    small = table["accounts"] < min_cell
-    table.loc[small, ["account_months", "churned", "monthly_churn", "ci_low", "ci_high"]] = np.nan
-    table["suppressed"] = small
-    return table
+    return suppress(table, "accounts", ["account_months", "churned", "monthly_churn", "ci_low", "ci_high"], min_cell)

@@ -136,7 +136,7 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
     """
     import numpy as np
 
-    from .analyses import AnalysisError, _progress, model_frame, usage_features
+    from .models import AnalysisError, goal_progress, model_frame, usage_features
     from .attainment import account_attainment, episodes
 
     if ds.usage is None or not ds.has_goals:
@@ -150,7 +150,7 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
     usage_cols = usage_features(ep, metrics)
     ep["goals_recorded"] = ep["goals_set"].astype(float)
     ep["share_reached"] = np.where(ep["goals_set"] > 0, ep["goals_attained"] / ep["goals_set"].clip(lower=1), 0.0)
-    before = account_attainment(ds.goals, _progress(ds), ep[["account_id", "period_start"]], date="period_start",
+    before = account_attainment(ds.goals, goal_progress(ds), ep[["account_id", "period_start"]], date="period_start",
                                 lag_days=lag_days + 91)
     earlier = np.nan_to_num(before["attainment"].to_numpy(), nan=0.0)  # no goal three months earlier: from zero
     ep["progress_moved"] = (ep["attainment"].to_numpy() > earlier + 1e-9).astype(float)
@@ -173,7 +173,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
 
     For each level a time-varying Cox model (monthly ``(start, stop]`` rows, stratified by segment when several)
     is fitted on that level's features (the discrete-time model above ``cox_max_rows`` rows, see
-    :func:`csresearch.analyses.panel_model`); its linear predictor is scored with Harrell's C within segments. The CIs
+    :meth:`csresearch.models.Engine.panel`); its linear predictor is scored with Harrell's C within segments. The CIs
     resample *accounts* (all months of an account together) ``bootstrap`` times with the fitted coefficients held
     fixed: they express how precisely the ranking is measured on this book of accounts (refitting per resample
     changes little with a handful of coefficients and tens of thousands of rows, at many times the cost).
@@ -183,18 +183,19 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     import numpy as np
     import pandas as pd
 
-    from .analyses import COX_MAX_ROWS, AnalysisError, panel_model
+    from .models import COX_MAX_ROWS, AnalysisError, Engine, strata_of
     from .survival import concordance
 
     ep, features = ladder_features(ds, panel, usage_metrics=usage_metrics, health_score_metric=health_score_metric,
                                    threshold=threshold, lag_days=lag_days)
     if ep["event"].sum() < 10:
         raise AnalysisError(f"the ladder needs at least 10 churn events with usage recorded, not {int(ep['event'].sum())}")
-    strata = "segment" if ep["segment"].nunique() > 1 else None
+    strata = strata_of(ep)
+    engine = Engine(alpha=alpha, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
     scores = {}
     for level, cols in features.items():
         cols = [c for c in cols if ep[c].nunique() > 1]
-        fit = panel_model(ep, cols, strata, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
+        fit = engine.panel(ep, cols, strata)
         scores[level] = ep[cols].to_numpy() @ fit.loc[cols, "coef"].to_numpy()
 
     note = None
@@ -248,7 +249,7 @@ def _bootstrap_c(ep, scores, strata, n_boot: int, seed: int):
     S = np.column_stack(scores)
     ev = np.flatnonzero(event)
     if ev.size * n_acc > MAX_BOOTSTRAP_CELLS:
-        from .analyses import AnalysisError
+        from .models import AnalysisError
 
         raise AnalysisError(f"the ladder's bootstrap would need a {ev.size:,} x {n_acc:,} pair table; study a segment, "
                             "or set bootstrap: 0 for the C-indices without CIs")

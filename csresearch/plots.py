@@ -76,11 +76,12 @@ def retention_heatmap(matrix: pd.DataFrame, *, cohort: str = "cohort", ax=None, 
     return ax
 
 
-def dose_response(curve: pd.DataFrame, *, ax=None, title: str = "Churn hazard by partial attainment") -> plt.Axes:
-    """Hazard ratio versus attainment 0 along the spline, with its CI, and the linear fit for comparison."""
+def dose_response(curve: pd.DataFrame, *, ax=None, title: str = "Churn hazard by partial attainment",
+                  level: float = 0.95) -> plt.Axes:
+    """Hazard ratio versus attainment 0 along the spline, with its CI (at ``level``), and the linear fit."""
     ax = _ax(ax)
     ax.fill_between(curve["attainment"], curve["ci_low"], curve["ci_high"], alpha=0.2, color=PALETTE["both"], lw=0,
-                    label="95% CI")
+                    label=f"{level * 100:g}% CI")
     ax.plot(curve["attainment"], curve["hr"], color=PALETTE["both"], lw=2, label="spline")
     if "linear_hr" in curve:
         ax.plot(curve["attainment"], curve["linear_hr"], color="0.3", lw=1, ls="--", label="linear")

@@ -369,10 +369,12 @@ def _fmt_effect(e: dict | None) -> str:
 
 def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Path, seconds: float = 0.0) -> Path:
     """Write ``out/index.html``: forest plot by segment, key numbers, links, failures and run details."""
-    from .report import _git_commit
+    from .context import git_commit
 
     esc = html.escape
     rows = []
+    levels = sorted({1 - float((o.results or {}).get("parameters", {}).get("alpha", 0.05)) for o in outcomes if o.ok})
+    level = " / ".join(f"{lv * 100:g}%" for lv in levels) or "95%"
     for o in outcomes:
         if o.ok and o.results:
             r = o.results
@@ -380,16 +382,18 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
             c = r["usage_vs_outcome"]["c_index"]
             cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
                     else "not estimated")
-            warn = f"{len(r['warnings'])} caveat(s)" if r["warnings"] else ""
+            warn = (f"{len(r['warnings'])} caveat(s): {r['warnings'][0]}" if r["warnings"] else "none")
+            verdict = " ".join(f["headline"] for f in r.get("findings", [])
+                               if f["id"] in ("attainment_effect", "outcomes_vs_usage"))
             n_acc = f"{r['n_accounts']:,}" if r["n_accounts"] is not None else "suppressed"
             n_churn = f"{r['n_churned']:,}" if r["n_churned"] is not None else "suppressed"
             rows.append(f"<tr><td><a href=\"{esc(o.name)}/report.html\">{esc(o.name)}</a></td>"
                         f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{n_acc}</td>"
-                        f"<td class=n>{n_churn}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
+                        f"<td class=n>{n_churn}</td><td>{esc(verdict)}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
                         f"<td>{_fmt_effect(eff['landmark'])}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
-                        f"<td>{esc(warn)}</td><td>ok ({o.seconds:.0f} s)</td></tr>")
+                        f"<td>{esc(warn)}</td><td class=status>ok ({o.seconds:.0f} s)</td></tr>")
         else:
-            rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=8>{esc(o.error or 'failed')}</td>"
+            rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=9>{esc(o.error or 'failed')}</td>"
                         f"<td>FAILED</td></tr>")
     png = _forest_png(outcomes)
     figure = (f'<img alt="Forest plot of the attainment hazard ratio by segment" src="data:image/png;base64,{png}">'
@@ -403,18 +407,19 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
 <style>
 body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}
 h1{{font-size:1.6em}} table{{border-collapse:collapse;width:100%;font-size:.92em}} th,td{{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:top}}
-th{{background:#f4f6f8}} td.n{{text-align:right}} tr.failed td{{background:#fdecea;color:#8a1c12}} img{{max-width:100%}}
+th{{background:#f4f6f8}} td.n{{text-align:right;white-space:nowrap}} td.status{{white-space:nowrap}} tr.failed td{{background:#fdecea;color:#8a1c12}} img{{max-width:100%}}
 .note{{color:#555;font-size:.9em}}
 </style></head><body>
 <h1>Customer outcomes and retention: {len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'}</h1>
 <p>Each study asks whether reaching the customer's own goals predicts retention, and whether it ranks churn risk better than
 product usage. The hazard ratio compares accounts that fully reached their goals with accounts that made no progress
-(below 1 = fewer churn), using attainment as known at the start of each month; 95% confidence intervals in brackets.</p>
+(below 1 = fewer churn), using attainment as known at the start of each month; {level} confidence intervals in brackets. The verdict column
+says what each study's evidence supports: a claim is made only when its interval excludes no effect.</p>
 {'<p class=note><strong>' + str(len(failed)) + ' stud' + ('y' if len(failed) == 1 else 'ies') + ' failed</strong>: see the red rows; an earlier good report, if any, was left in place.</p>' if failed else ''}
 <h2>Attainment effect by segment</h2>
 {figure}
 <h2>Key numbers</h2>
-<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>HR, time-varying</th>
+<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th><th>HR, time-varying</th>
 <th>HR, landmark</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both</th><th>caveats</th><th>status</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 <p class=note>The naive column uses final attainment as if known from the start; it is shown only to expose immortal-time bias.</p>
@@ -424,7 +429,7 @@ product usage. The hazard ratio compares accounts that fully reached their goals
 <tr><th>wall time</th><td>{seconds:.1f} s</td></tr>
 <tr><th>data</th><td>{esc(', '.join(data_dirs))}</td></tr>
 <tr><th>data fingerprint (sha256, first 16)</th><td>{esc(', '.join(prints))}</td></tr>
-<tr><th>csresearch</th><td>{esc(__version__)}, commit {esc(_git_commit() or 'unknown')}</td></tr>
+<tr><th>csresearch</th><td>{esc(__version__)}, commit {esc(git_commit() or 'unknown')}</td></tr>
 </tbody></table>
 </body></html>
 """

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
-from csresearch.analyses import AnalysisError  # noqa: E402
+from csresearch.models import AnalysisError  # noqa: E402
 from csresearch.attainment import episodes  # noqa: E402
 from csresearch.data import load  # noqa: E402
 from csresearch.metrics import (GOODHART_COLUMNS, goodhart_divergence, goodhart_monthly,  # noqa: E402

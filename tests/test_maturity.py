@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from csresearch import health, maturity
-from csresearch.analyses import AnalysisError
+from csresearch.models import AnalysisError
 from csresearch.attainment import episodes
 from csresearch.data import load
 from csresearch.survival import concordance

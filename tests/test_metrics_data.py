@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 
-from csresearch.analyses import AnalysisError  # noqa: E402
+from csresearch.models import AnalysisError  # noqa: E402
 from csresearch.data import load  # noqa: E402
 from csresearch.metrics import DATA_COLUMNS, classify_by_data, data_verdict  # noqa: E402
 from csresearch.metrics.by_data import (kpi_changes, usage_index, usage_wide,  # noqa: E402

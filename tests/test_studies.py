@@ -335,6 +335,6 @@ def test_the_study_notebook_lists_every_parameter():
 
 
 def test_the_cox_limit_has_one_default():
-    from csresearch.analyses import COX_MAX_ROWS
+    from csresearch.models import COX_MAX_ROWS
 
     assert P.defaults()["cox_max_rows"] == COX_MAX_ROWS

@@ -17,7 +17,7 @@ clustered by account; Efron ties).
   ``usage_<metric>``), standardised over the model's rows: the hazard ratio is per SD.
 * By default (``adjust_for_baseline=True``) every metric except the baseline itself is tested *beyond the
   core usage*: the model also holds the baseline usage metric(s) (default ``active_users``) and the
-  account covariates (default log ARR, see :func:`csresearch.analyses.account_covariates`). This is what makes
+  account covariates (default log ARR, see :func:`csresearch.models.account_covariates`). This is what makes
   a Mama Bear visible: a product output such as ``reports_created`` follows active users, so on its own it
   "predicts" churn exactly as far as usage does, and adds nothing once usage is in the model. A Goldilocks or
   Papa Bear KPI keeps its own effect, because churn responds to the outcome, not to the activity.
@@ -77,7 +77,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .._json import jsonable, records
-from ..analyses import AnalysisError, account_covariates
+from ..models import AnalysisError, account_covariates
 from ..attainment import DAYS_PER_MONTH, attainment_by_metric, episodes
 from ..attainment import usage_wide as attainment_usage_wide
 from ..survival import concordance, fit_cox

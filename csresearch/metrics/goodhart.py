@@ -45,9 +45,11 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from ..analyses import AnalysisError, attainment_at_tenure
-from ..attainment import episodes
 from .._json import jsonable, records
+from ..attainment import episodes
+from ..landmarks import attainment_at_tenure
+from ..models import AnalysisError
+from ..privacy import suppress
 from .by_data import bh, requested_metrics, resolve_baseline, usage_metric_names, usage_wide, within_ols
 
 if TYPE_CHECKING:
@@ -427,16 +429,14 @@ def vendor_customer_gap(ds: "Dataset", *, usage_metric: str | None = None, landm
         for label, green, hit in GAP_CELLS:
             cell = g[(g["usage_green"] == green) & (g["goals_attained"] == hit)]
             n, k = int(len(cell)), int(cell["churned"].sum())
-            small = n < min_cell
-            if n > 0 and not small:
+            if n > 0:
                 lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
                 rate = k / n
             else:
                 lo = hi = rate = float("nan")
             rows.append({"segment": seg, "cell": label, "usage_green": green, "goals_attained": hit, "n": n,
-                         "churned": k, "churn_rate": rate, "ci_low": float(lo), "ci_high": float(hi),
-                         "suppressed": bool(small)})
-    table = pd.DataFrame(rows)
+                         "churned": k, "churn_rate": rate, "ci_low": float(lo), "ci_high": float(hi)})
+    table = suppress(pd.DataFrame(rows), "n", ["churn_rate", "ci_low", "ci_high"], min_cell)
     allrows = table[table["segment"] == "all"].set_index("cell")["churn_rate"]
     gap = {"green_not_attained_minus_green_attained":
            float(allrows["green usage, goals not attained"] - allrows["green usage, goals attained"]),

@@ -1,0 +1,41 @@
+"""The analyses of a study, one module each, listed in :data:`REGISTRY` in report order.
+
+Every analysis module has the same shape:
+
+* ``NAME``, ``TITLE`` and ``INTRO`` (the section's lead; ``{level}``, ``{min_cell}``, ``{alpha_pct}`` and
+  ``{power_pct}`` are filled from the study's parameters);
+* ``requires(ctx) -> str | None`` — why it cannot run on this study (no goals, too few accounts, ...), or None;
+* ``run(ctx) -> Result`` — the analysis, reading every parameter from the :class:`~csresearch.context.StudyContext`;
+* ``empty(ctx, reason) -> dict`` — its results.json keys when it could not run;
+* optionally ``findings_when_empty(ctx, reason)`` (its claims, ``not_estimable``), ``USES_SAMPLE = True`` (it runs
+  on the secondary sample of a large book) and ``ALWAYS = True`` (it runs even when the study is too small to show).
+
+Adding an analysis is one new module and one line in :data:`REGISTRY`; :mod:`csresearch.report` loops over it.
+The estimator functions (tidy frames in, a table and a plain dict out) stay importable from here for lessons.
+"""
+from __future__ import annotations
+
+from . import (attainment_effect, cohort_retention, goodhart, health_score, maturity, metric_roles, outcomes_vs_usage,
+               partial_value, retention_by_attainment, study_design)
+from .attainment_effect import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
+from .outcomes_vs_usage import usage_vs_outcome
+from .partial_value import dose_response
+from .retention_by_attainment import attainment_km
+from .study_design import sample_size, schoenfeld_events
+
+#: the analyses of a study, in report order
+REGISTRY = (
+    attainment_effect,
+    retention_by_attainment,
+    cohort_retention,
+    partial_value,
+    outcomes_vs_usage,
+    metric_roles,
+    goodhart,
+    study_design,
+    maturity,
+    health_score,
+)
+
+__all__ = ["REGISTRY", "NAIVE_LABEL", "attainment_km", "dose_response", "landmark_effect", "naive_effect",
+           "sample_size", "schoenfeld_events", "time_varying_effect", "usage_vs_outcome"]

@@ -1,0 +1,64 @@
+"""The health-score audit: does the vendor's health score predict churn, add to raw usage, and fall band by band?"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import plots
+from ..findings import Claim, judge, not_estimable, p_text
+from ..health import audit
+from ..result import Figure, Result
+from ._gates import models_reason
+
+if TYPE_CHECKING:
+    from ..context import StudyContext
+
+NAME = "health_score"
+TITLE = "Health-score audit"
+USES_SAMPLE = True
+INTRO = ("Teams often export a vendor health score and never test it. Does it predict churn, does it add to raw usage, "
+         "and does churn fall as the score rises?")
+
+CLAIM = Claim(
+    "health_score",
+    supported=("The health score earns its place.",
+               "The health score predicts churn (hazard ratio {estimate:.2f} per standard deviation, {ci}) and adds to "
+               "what raw usage says."),
+    not_supported=("The health score does not earn its place.", "{sentence}"),
+    cannot_tell=("The health score adds nothing to usage.", "{sentence}"),
+    not_estimable=("The health score could not be audited.", "Not estimated: {reason}."),
+)
+
+
+def requires(ctx: "StudyContext") -> str | None:
+    if not ctx["health_score_metric"]:
+        return "no health score was named (set health_score_metric to a usage metric holding one)"
+    return models_reason(ctx)
+
+
+def empty(ctx: "StudyContext", reason: str) -> dict:
+    return {}
+
+
+def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
+    return [not_estimable(CLAIM, reason)] if ctx["health_score_metric"] else []
+
+
+def run(ctx: "StudyContext") -> Result:
+    table, info = audit(ctx.secondary, ctx["health_score_metric"], panel=ctx.sample_panel,
+                        usage_metrics=ctx.usage_metrics, alpha=ctx.alpha, min_cell=ctx.min_cell, engine=ctx.engine)
+    res = Result(NAME, TITLE, record={"health_score_audit": info}, tables={"health_calibration": table})
+    res.figures.append(Figure("health_calibration", lambda: plots.calibration(table, metric=info["metric"]),
+                              alt=f"Monthly churn rate in each fifth of the health score {info['metric']}"))
+    # informative: supported; redundant: it predicts, but adds nothing (the data cannot tell it from usage);
+    # decoration: it does not predict churn or points the wrong way
+    verdict = {"informative": "supported", "redundant": "inconclusive", "decoration": "not_supported"}[info["verdict"]]
+    finding = judge(CLAIM, estimate=info["hr_per_sd"], ci_low=info["ci_low"], ci_high=info["ci_high"], null=1.0,
+                    direction="below", level=ctx.level, verdict=verdict,
+                    method="time-varying proportional hazards per SD of the score; likelihood-ratio test beyond usage",
+                    describe=lambda *_: {"sentence": info["sentence"]})
+    res.findings = [finding]
+    lr = f"; beyond raw usage, likelihood-ratio p {p_text(info['lr_test_p'])}" if info.get("lr_test_p") is not None else ""
+    res.text = (f"**Verdict: {info['verdict']}.** {info['sentence']} On its own it ranks churn risk at C = "
+                f"{info['c_index']:.2f}{lr}. The chart shows the monthly churn rate in each fifth of the score: a score "
+                "worth its place falls band by band.")
+    return res

@@ -1,0 +1,68 @@
+"""Which metrics matter, by data: every customer KPI and usage metric as Papa Bear, Mama Bear or Goldilocks."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import plots
+from ..metrics import classify_by_data
+from ..result import Figure, Result, Shown
+from ._gates import models_reason
+
+if TYPE_CHECKING:
+    from ..context import StudyContext
+
+NAME = "metrics"
+TITLE = "Which metrics matter, by data"
+USES_SAMPLE = True
+INTRO = ("Each customer KPI and each usage metric is tested twice: does it predict churn beyond core usage "
+         "(relevance), and does product usage move it (attributability)? Goldilocks metrics do both; Papa Bear metrics "
+         "predict renewal but the product does not move them; Mama Bear metrics move with usage but do not predict "
+         "renewal. Error bars are {level} CIs; significance is corrected for the number of metrics tested "
+         "(Benjamini-Hochberg).")
+RECORD_COLUMNS = ("metric", "kind", "verdict", "relevance_hr", "relevance_ci_low", "relevance_ci_high", "relevance_q",
+                  "attrib_effect", "attrib_ci_low", "attrib_ci_high", "attrib_q", "n_accounts", "rationale")
+LABELS = {"goldilocks": "Goldilocks (predict renewal and move with usage)",
+          "papa": "Papa Bear (predict renewal, not moved by the product)",
+          "mama": "Mama Bear (move with usage, do not predict renewal)"}
+
+
+def requires(ctx: "StudyContext") -> str | None:
+    return models_reason(ctx)
+
+
+def empty(ctx: "StudyContext", reason: str) -> dict:
+    return {"metrics": []}
+
+
+def run(ctx: "StudyContext") -> Result:
+    ds = ctx.secondary
+    res = Result(NAME, TITLE, record={"metrics": []})
+    if ds.usage is None or not ds.has_goals:
+        res.warnings.append("Metrics were not classified by data: that needs both goals and usage.")
+        res.not_estimated = "that needs both goals and usage"
+        return res
+    frame, _ = classify_by_data(ds, baseline=ctx["usage_baseline"], alpha=ctx.alpha)
+    frame, small = ctx.drop_small(frame, "n_accounts")  # fewer than min_cell accounts: not shown at all
+    if small:
+        res.warnings.append(f"{small} metric(s) measured on fewer than {ctx.min_cell} accounts are not shown.")
+    res.tables["metrics"] = frame
+    res.record["metrics"] = frame[[c for c in RECORD_COLUMNS if c in frame.columns]].to_dict("records")
+    res.figures.append(Figure("metrics", lambda: plots.metric_quadrants(frame),
+                              alt="Each metric placed by how strongly it predicts churn and how much usage moves it"))
+    res.shown.append(_shown(frame))
+    by: dict[str, list[str]] = {}
+    for m in res.record["metrics"]:
+        if m.get("verdict") in LABELS:
+            by.setdefault(m["verdict"], []).append(m["metric"])
+    if by:
+        parts = [f"{LABELS[v]}: {', '.join(sorted(by[v]))}" for v in LABELS if v in by]
+        res.highlights.append("**Which metrics matter, by data.** " + "; ".join(parts) + ".")
+    return res
+
+
+def _shown(frame) -> Shown:
+    """The verdicts for readers: one row per metric."""
+    cols = {"metric": "metric", "kind": "kind", "verdict": "verdict", "relevance_hr": "HR for churn",
+            "relevance_q": "q (relevance)", "attrib_q": "q (moved by usage)", "n_accounts": "accounts"}
+    t = frame[[c for c in cols if c in frame.columns]].rename(columns=cols)
+    return Shown(t.round(3).set_index("metric"))

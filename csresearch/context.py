@@ -1,0 +1,261 @@
+"""The study context: the data, the panel, every parameter and the model engine of one study, built once.
+
+Analyses read what they need from a :class:`StudyContext` (``ctx.alpha``, ``ctx.panel``, ``ctx.engine``, ...);
+no parameter is passed by hand through a chain of calls. It is built from *validated* parameters
+(:mod:`csresearch.params`), so nothing below it re-checks them.
+
+On a large book the secondary analyses (metric roles, Goodhart, the ladder, the health score) run on a seeded
+random sample of accounts (``secondary_max_accounts``): :attr:`StudyContext.sample` and
+:attr:`StudyContext.sample_panel`. When the first of them asks for the sample panel, the full panel is let go.
+"""
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+from scipy import stats
+
+from . import __version__, privacy
+from ._memory import release_memory
+from .attainment import episodes
+from .cohorts import survival_table
+from .data import Dataset, load
+from .findings import ci_text, level_text
+from .models import Engine
+from .survival import fit_km
+
+#: fewer accounts than this: no model is fitted (counts only)
+MIN_ACCOUNTS = 30
+
+
+@dataclass
+class StudyContext:
+    params: dict[str, Any]
+    ds: Dataset
+    engine: Engine
+    run_info: dict[str, Any] = field(default_factory=dict)
+    #: study-level caveats (no goals, too few accounts, ...) in report order
+    warnings: list[str] = field(default_factory=list)
+    sample: Dataset | None = None
+    _panel: pd.DataFrame | None = field(default=None, repr=False)
+    _sample_panel: pd.DataFrame | None = field(default=None, repr=False)
+
+    # ----------------------------------------------------------------------------------------------- building
+    @classmethod
+    def build(cls, params: dict[str, Any], ds: Dataset | None = None) -> "StudyContext":
+        """The context of one study from validated ``params`` (the data is loaded unless ``ds`` is given)."""
+        p = params
+        if ds is None:
+            ds = load(p["data_dir"], as_of=p["as_of"])
+        run_info = {"package_version": __version__, "git_commit": git_commit(), "data_fingerprint": ds.fingerprint(),
+                    "data_dir": str(p["data_dir"]), "python": platform.python_version(),
+                    "as_of_source": getattr(ds, "as_of_source", None)}
+        if p["segment"] is not None:
+            ds = ds.for_segment(p["segment"])
+        ctx = cls(params=p, ds=ds, engine=Engine(alpha=p["alpha"], cox_max_rows=p["cox_max_rows"]), run_info=run_info)
+        ctx._study_warnings()
+        ctx._plan_sample()
+        return ctx
+
+    def _study_warnings(self) -> None:
+        m = self.min_cell
+        if not self.visible:
+            self.warnings.append(f"This study has fewer than {m} accounts (the privacy threshold), so nothing about it "
+                                 "is shown.")
+            return
+        if self.n_accounts < MIN_ACCOUNTS:
+            self.warnings.append(f"Only {self.n_accounts} accounts: fewer than {MIN_ACCOUNTS}, too few for any model "
+                                 "to be stable, so no model was fitted; the counts above are all this study can say.")
+        if self.n_churned == 0:
+            self.warnings.append("No account churned in the data, so nothing about churn can be estimated.")
+        if not self.ds.has_goals:
+            self.warnings.append("The data has no goals table: outcome attainment cannot be measured, so this study "
+                                 "reports retention by cohort and where the team's measurement stands (maturity level "
+                                 "2 at most); recording each customer's goals is what would make the rest possible.")
+
+    def _plan_sample(self) -> None:
+        """On a large book, draw the secondary analyses' sample; the headline models then need only the panel, so
+        the full long usage table is let go (gigabytes on a large book) once the panel holds what they need."""
+        cap = self.params["secondary_max_accounts"]
+        if not self.visible or cap is None or self.n_accounts <= cap:
+            return
+        self.sample = self.ds.sample_accounts(cap, self.params["seed"])
+        if self.goals_ok:
+            _ = self.panel
+        self.ds = replace(self.ds, usage=None)
+        release_memory()
+
+    # ----------------------------------------------------------------------------------------------- parameters
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    @property
+    def alpha(self) -> float:
+        return float(self.params["alpha"])
+
+    @property
+    def level(self) -> float:
+        """The confidence level of every interval: ``1 - alpha``."""
+        return 1.0 - self.alpha
+
+    @property
+    def level_text(self) -> str:
+        return level_text(self.level)
+
+    @property
+    def z(self) -> float:
+        """The two-sided normal quantile of the confidence level."""
+        return float(stats.norm.ppf(1 - self.alpha / 2))
+
+    @property
+    def power(self) -> float:
+        return float(self.params["power"])
+
+    @property
+    def min_cell(self) -> int:
+        return int(self.params["min_cell"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["seed"])
+
+    @property
+    def label(self) -> str:
+        return self.params["segment"] or "all segments"
+
+    def ci(self, ci_low: float | None, ci_high: float | None, digits: int = 2) -> str:
+        """An interval in words at the study's level: "90% CI 0.12 to 0.34"."""
+        return ci_text(ci_low, ci_high, self.level, digits)
+
+    # ----------------------------------------------------------------------------------------------- the data
+    @cached_property
+    def survival(self) -> pd.DataFrame:
+        """One row per account: duration, event, entry, cohort (:func:`csresearch.cohorts.survival_table`)."""
+        return survival_table(self.ds)
+
+    @cached_property
+    def n_accounts(self) -> int:
+        return int(len(self.ds.accounts))
+
+    @cached_property
+    def n_churned(self) -> int:
+        return int(self.survival["event"].sum())
+
+    @property
+    def visible(self) -> bool:
+        """At least ``min_cell`` accounts: below it nothing about the study is shown."""
+        return not privacy.is_small(self.n_accounts, self.min_cell)
+
+    @property
+    def can_model(self) -> bool:
+        """Enough accounts and at least one churn: models may be fitted."""
+        return self.visible and self.n_accounts >= MIN_ACCOUNTS and self.n_churned > 0
+
+    @property
+    def has_goals(self) -> bool:
+        return self.ds.has_goals
+
+    @property
+    def goals_ok(self) -> bool:
+        return self.can_model and self.ds.has_goals
+
+    @property
+    def has_usage(self) -> bool:
+        return self.ds.usage is not None or (self.sample is not None and self.sample.usage is not None)
+
+    @cached_property
+    def usage_metrics(self) -> list[str] | None:
+        """The usage metrics of the usage models: the ``usage_metrics`` parameter, else every metric of the usage
+        table but the health score; None without usage."""
+        if self.params["usage_metrics"] is not None:
+            return list(self.params["usage_metrics"])
+        usage = self.ds.usage if self.ds.usage is not None else (self.sample.usage if self.sample is not None else None)
+        if usage is None:
+            return None
+        return sorted(set(usage["metric"].unique()) - {self.params["health_score_metric"]})
+
+    @property
+    def panel(self) -> pd.DataFrame:
+        """The account-month panel of every account (attainment known at each month's start, lagged usage)."""
+        if self._panel is None:
+            self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
+                                   threshold=self.params["attainment_threshold"])
+        return self._panel
+
+    @property
+    def secondary(self) -> Dataset:
+        """The data of the secondary analyses: the seeded sample on a large book, else all accounts."""
+        return self.sample if self.sample is not None else self.ds
+
+    @property
+    def sample_panel(self) -> pd.DataFrame:
+        """The panel of :attr:`secondary`; on a large book, built when first asked for, after the full panel is let go."""
+        if self.sample is None:
+            return self.panel
+        if self._sample_panel is None:
+            self._panel = None
+            release_memory()
+            self._sample_panel = episodes(self.sample, lag_days=self.params["lag_days"],
+                                          threshold=self.params["attainment_threshold"])
+        return self._sample_panel
+
+    @cached_property
+    def retention_12m(self) -> float | None:
+        """Kaplan-Meier retention at 12 months (None when no account was followed that long)."""
+        return retention_at(self.survival, 365.25)
+
+    # ----------------------------------------------------------------------------------------------- privacy
+    def suppress(self, frame: pd.DataFrame, count: str, columns: Sequence[str], **kw) -> pd.DataFrame:
+        return privacy.suppress(frame, count, columns, self.min_cell, **kw)
+
+    def drop_small(self, frame: pd.DataFrame, count: str) -> tuple[pd.DataFrame, int]:
+        return privacy.drop_small(frame, count, self.min_cell)
+
+    def record(self) -> dict[str, Any]:
+        """The study-level part of results.json."""
+        p = self.params
+        res: dict[str, Any] = {
+            "study": p["study"], "segment": p["segment"], "as_of": str(self.ds.as_of.date()),
+            "observed_from": None if self.ds.observed_from is None else str(self.ds.observed_from.date()),
+            "n_accounts": self.n_accounts, "n_churned": self.n_churned,
+            "segments": {s: int(n) for s, n in self.ds.accounts["segment"].value_counts().sort_index().items()},
+            "parameters": {k: v for k, v in p.items() if k not in ("output_dir",)},
+        }
+        if not self.visible:
+            res.update({"n_accounts": None, "n_churned": None, "segments": {}})
+        if self.sample is not None:
+            res["secondary_sample"] = {"accounts": int(len(self.sample.accounts)), "of_accounts": self.n_accounts,
+                                       "seed": self.seed}
+        return res
+
+
+def retention_at(st: pd.DataFrame, days: float) -> float | None:
+    """Kaplan-Meier retention at ``days`` of a survival table (left-truncated when it has entry times)."""
+    entry = "entry" if (st["entry"] > 0).any() else None
+    km = fit_km(st, "duration", "event", entry=entry)
+    km = km[km["time"] <= days]
+    if st["duration"].max() < days:
+        return None
+    return float(km["survival"].iloc[-1]) if len(km) else 1.0
+
+
+def git_commit() -> str | None:
+    """The commit of a source checkout the package runs from (None for an installed copy)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,186 @@
+"""Shared modelling helpers: what every churn model on the account-month panel needs, in one public place.
+
+* :class:`Engine` — fits the panel models with a study's ``alpha`` and Cox row limit (Cox up to the limit, the
+  discrete-time cloglog model above it). A study's context holds one; functions that fit take it.
+* :func:`model_frame` — the lean copy of the panel a model needs (keys, columns, account covariates).
+* :func:`account_covariates` — adjustment covariates from the accounts table (``log_arr`` by default).
+* :func:`strata_of` — stratify by segment when a frame holds several.
+* :func:`usage_features` — ``log(1 + usage)`` columns of the panel.
+* :func:`effect` — the hazard ratio of one term, refusing separated (infinite) fits.
+* :class:`AnalysisError` and the ``require_*`` checks — why an analysis cannot be estimated, in plain words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .survival import fit_cox, fit_discrete
+
+if TYPE_CHECKING:
+    from .data import Dataset
+
+
+class AnalysisError(ValueError):
+    """An analysis cannot be estimated on this data; the message says why in plain words."""
+
+
+#: above this many account-month rows, the panel models fit the discrete-time model instead of Cox
+COX_MAX_ROWS = 5_000_000
+#: a log hazard ratio beyond this (HR below 1/22,000 or above 22,000) means the model did not converge to a finite
+#: estimate: typically one attainment group has no churn at all (separation)
+MAX_ABS_COEF = 10.0
+#: the panel columns every churn model on it needs
+PANEL_KEYS = ("account_id", "segment", "start", "stop", "event", "tenure_months")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Fits a study's churn models: every interval at ``1 - alpha``; Cox up to ``cox_max_rows`` panel rows."""
+
+    alpha: float = 0.05
+    cox_max_rows: int = COX_MAX_ROWS
+
+    def panel(self, frame: pd.DataFrame, covariates: Sequence[str], strata: str | None):
+        """A proportional-hazards model of churn on account-month rows, robust SEs clustered by account.
+
+        Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`).
+        Above: the discrete-time cloglog GLM on the same rows (:func:`csresearch.survival.fit_discrete`, spline
+        baseline in ``tenure_months``, one baseline level per stratum), which estimates the same hazard ratios
+        at a fraction of the cost.
+        """
+        if len(frame) > self.cox_max_rows:
+            return fit_discrete(frame, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id",
+                                alpha=self.alpha)
+        return fit_cox(frame, "stop", "event", list(covariates), entry="start", strata=strata, cluster="account_id",
+                       alpha=self.alpha)
+
+    def cox(self, frame: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *,
+            entry: str | None = None, strata: str | None = None):
+        """A Cox model of one row per account (landmark or naive analyses) at the engine's alpha."""
+        return fit_cox(frame, duration, event, list(covariates), entry=entry, strata=strata, alpha=self.alpha)
+
+    def is_discrete(self, n_rows: int) -> bool:
+        return n_rows > self.cox_max_rows
+
+
+DEFAULT_ENGINE = Engine()
+
+
+def strata_of(frame: pd.DataFrame, column: str = "segment") -> str | None:
+    """``column`` when the frame holds several of its values (each keeps its own baseline churn), else None."""
+    return column if frame[column].nunique() > 1 else None
+
+
+def account_covariates(ds: "Dataset", covariates: Sequence[str] | None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Account-level covariates for adjustment: ``(frame indexed by account_id, column names, warnings)``.
+
+    ``covariates=None`` means the default: ``log_arr`` when every account has an ARR. A name that is an
+    accounts column is used as is (numeric) or one-hot encoded (text, first level as reference); ``log_<col>``
+    is ``log(col + 1)`` of a numeric column. A covariate with missing values or no variation is left out with
+    a warning rather than silently dropping accounts.
+    """
+    acc = ds.accounts.set_index("account_id")
+    warnings: list[str] = []
+    if covariates is None:
+        covariates = ["log_arr"] if "arr" in acc.columns and acc["arr"].notna().all() else []
+    frame = pd.DataFrame(index=acc.index)
+    for name in covariates:
+        base = name[4:] if name.startswith("log_") and name not in acc.columns else name
+        if base not in acc.columns:
+            raise AnalysisError(f"covariate {name!r}: no column {base!r} in accounts")
+        col = acc[base]
+        if base != name:
+            if not pd.api.types.is_numeric_dtype(col):
+                raise AnalysisError(f"covariate {name!r}: column {base!r} is not numeric")
+            if (col < 0).any():
+                raise AnalysisError(f"covariate {name!r}: column {base!r} has negative values")
+            col = np.log(col + 1.0)
+        if col.isna().any():
+            warnings.append(f"Covariate {name} was left out: {int(col.isna().sum())} accounts have no value.")
+            continue
+        if pd.api.types.is_numeric_dtype(col):
+            if col.nunique() < 2:
+                warnings.append(f"Covariate {name} was left out: it has the same value for every account.")
+                continue
+            frame[name] = col.astype(float)
+        else:
+            dummies = pd.get_dummies(col.astype(str), prefix=name, drop_first=True, dtype=float)
+            if dummies.shape[1] == 0:
+                warnings.append(f"Covariate {name} was left out: it has the same value for every account.")
+                continue
+            frame = frame.join(dummies)
+    return frame, list(frame.columns), warnings
+
+
+def model_frame(panel: pd.DataFrame, columns: Sequence[str], *, rows: np.ndarray | pd.Series | None = None,
+                covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What a model needs from the panel, and only that: :data:`PANEL_KEYS` plus ``columns``, on ``rows``
+    (a boolean mask; all rows when None), plus the columns of ``covariates`` (a frame indexed by account_id,
+    see :func:`account_covariates`) looked up by account. One lean copy rather than copies and joins of the
+    whole panel, which at 20 million account-months is gigabytes a time."""
+    keep = None if rows is None else np.flatnonzero(np.asarray(rows, dtype=bool))
+    names = list(dict.fromkeys([*(c for c in PANEL_KEYS if c in panel.columns), *columns]))
+    out = pd.DataFrame({c: panel[c].to_numpy() if keep is None else panel[c].to_numpy()[keep] for c in names})
+    if covariates is not None and covariates.shape[1]:
+        pos = covariates.index.get_indexer(out["account_id"])
+        if (pos < 0).any():
+            raise AnalysisError("the panel has accounts that are not in the accounts table")
+        for c in covariates.columns:
+            out[c] = covariates[c].to_numpy()[pos]
+    return out
+
+
+def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) -> list[str]:
+    """Add ``log_<metric>`` = log(1 + usage of the last completed period) columns to ``panel``; return their names."""
+    cols = [c for c in panel.columns if c.startswith("usage_")]
+    if metrics is not None:
+        wanted = {f"usage_{m}" for m in metrics}
+        unknown = wanted - set(cols)
+        if unknown:
+            raise AnalysisError(f"usage metrics not in the usage table: {', '.join(sorted(m[6:] for m in unknown))}")
+        cols = [c for c in cols if c in wanted]
+    names = []
+    for c in cols:
+        name = f"log_{c[6:]}"
+        panel[name] = np.log1p(panel[c].clip(lower=0))
+        names.append(name)
+    return names
+
+
+def effect(fit, term: str = "attainment") -> dict:
+    """``{hr, ci_low, ci_high, p, coef, se}`` of ``term``; an AnalysisError when the fit has no finite estimate."""
+    row = fit.loc[term]
+    if not (np.isfinite(row[["coef", "se", "ci_low", "ci_high"]].astype(float)).all()
+            and abs(row["coef"]) < MAX_ABS_COEF and row["se"] > 0):
+        raise AnalysisError(f"{term} separates accounts that churn from accounts that stay (for instance no account "
+                            "with full attainment churned), so its hazard ratio has no finite estimate")
+    return {"hr": float(row["hr"]), "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
+            "p": float(row["p"]), "coef": float(row["coef"]), "se": float(row["se"])}
+
+
+def require_goals(ds: "Dataset") -> None:
+    if ds.goals is None or len(ds.goals) == 0:
+        raise AnalysisError("the dataset has no goals table, so attainment cannot be measured")
+
+
+def require_events(frame: pd.DataFrame, event: str, what: str, minimum: int = 1) -> None:
+    n = int(frame[event].sum())
+    if n < minimum:
+        raise AnalysisError(f"{what}: {n} churn events, fewer than the {minimum} needed")
+
+
+def require_variation(frame: pd.DataFrame, column: str, what: str) -> None:
+    values = frame[column]
+    if values.nunique() < 2:
+        raise AnalysisError(f"{what}: every account has attainment {values.iloc[0]:.2f}, so there is nothing to compare")
+
+
+def goal_progress(ds: "Dataset") -> pd.DataFrame:
+    """The dataset's goal_progress table, or an empty one of the same shape when the export has none."""
+    if ds.goal_progress is not None:
+        return ds.goal_progress
+    return pd.DataFrame({"goal_id": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]"),
+                         "value": pd.Series(dtype=float)})
