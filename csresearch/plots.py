@@ -306,7 +306,8 @@ def vendor_gap(table: pd.DataFrame, *, segment: str = "all", ax=None, min_cell: 
     return ax
 
 
-def ladder(table: pd.DataFrame, *, ax=None, title: str = "What each level of measurement adds in foresight of churn"):
+def ladder(table: pd.DataFrame, *, ax=None, title: str = "What each level of measurement adds in foresight of churn",
+           level: float = 0.95):
     """C-index per maturity level with bootstrap CIs (a :func:`csresearch.maturity.ladder` frame)."""
     ax = _ax(ax, figsize=(7.5, 3.8))
     x = table["level"].to_numpy()
@@ -316,7 +317,7 @@ def ladder(table: pd.DataFrame, *, ax=None, title: str = "What each level of mea
         ax.annotate(f"{c:.3f}", (xi, c), textcoords="offset points", xytext=(8, -12), fontsize=9)
     ax.set_xticks(x, [f"level {lv}" for lv in x])
     ax.set_xlabel("measurement maturity level (2 = usage only ... 5 = partial value)")
-    ax.set_ylabel("C-index (95% bootstrap CI)")
+    ax.set_ylabel(f"C-index ({level * 100:g}% bootstrap CI)")
     ax.set_title(title)
     return ax
 

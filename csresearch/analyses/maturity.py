@@ -46,7 +46,7 @@ def run(ctx: "StudyContext") -> Result:
             res.tables["ladder"] = lad
             summary["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "gain", "gain_ci_low",
                                      "gain_ci_high"]].to_dict("records")
-            res.figures.append(Figure("ladder", lambda: plots.ladder(lad),
+            res.figures.append(Figure("ladder", lambda: plots.ladder(lad, level=ctx.level),
                                       alt="C-index of churn models that know what each maturity level records"))
             lines.append(_ladder_text(ctx, summary["ladder"]))
     res.text = "\n\n".join(lines)

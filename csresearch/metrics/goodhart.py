@@ -228,12 +228,13 @@ def _sentence(r: dict, base: list[str], alpha: float, min_trend: float) -> str:
     sig = "significant" if q < alpha else "not significant"
     if q < alpha and 0 < r["vendor_trend"] < min_trend:
         sig += f", below the {100 * (math.exp(min_trend) - 1):.0f}% a year that counts as up"
-    vend = f"{m}{per} changed {pct:+.1f}% per year (95% CI {lo:+.1f}% to {hi:+.1f}%, {_p('q', q)}, {sig})"
+    level = f"{100 * (1 - alpha):g}%"
+    vend = f"{m}{per} changed {pct:+.1f}% per year ({level} CI {lo:+.1f}% to {hi:+.1f}%, {_p('q', q)}, {sig})"
     if not np.isfinite(r["attainment_trend"]):
         return f"{seg}: {vend}; attainment trend not estimable."
     a = r["attainment_trend"]
     att = (f"attainment at a given tenure changed {100 * a:+.1f} points per year "
-           f"(95% CI {100 * r['attainment_ci_low']:+.1f} to {100 * r['attainment_ci_high']:+.1f}, "
+           f"({level} CI {100 * r['attainment_ci_low']:+.1f} to {100 * r['attainment_ci_high']:+.1f}, "
            f"{_p('p', r['attainment_p'])})")
     if r["diverging"]:
         return f"{seg}: {vend} while {att}: the vendor metric is up and the customer outcome is not (Goodhart)."
