@@ -30,7 +30,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from .attainment import account_attainment, episodes
 from .cohorts import survival_table
-from .survival import concordance, fit_cox, fit_discrete, fit_km, logrank, lr_test
+from .survival import Fit, concordance, fit_cox, fit_discrete, fit_km, logrank, lr_test
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -118,8 +118,8 @@ def _strata(frame: pd.DataFrame) -> str | None:
 MAX_ABS_COEF = 10.0
 
 
-def _effect(fit: pd.DataFrame, term: str = "attainment") -> dict:
-    row = fit.loc[term]
+def _effect(fit: Fit, term: str = "attainment") -> dict:
+    row = fit.summary.loc[term]
     if not (np.isfinite(row[["coef", "se", "ci_low", "ci_high"]].astype(float)).all()
             and abs(row["coef"]) < MAX_ABS_COEF and row["se"] > 0):
         raise AnalysisError(f"{term} separates accounts that churn from accounts that stay (for instance no account "
@@ -153,13 +153,13 @@ COX_MAX_ROWS = 5_000_000
 
 
 def panel_model(ep: pd.DataFrame, covariates: Sequence[str], strata: str | None, *,
-                cox_max_rows: int = COX_MAX_ROWS, alpha: float = 0.05) -> pd.DataFrame:
+                cox_max_rows: int = COX_MAX_ROWS, alpha: float = 0.05) -> Fit:
     """A proportional-hazards model of churn on the account-month panel, robust SEs clustered by account.
 
     Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`,
     stratified). Above: the discrete-time cloglog GLM on the same rows (:func:`csresearch.survival.fit_discrete`,
     spline baseline in ``tenure_months``, one baseline level per stratum), which estimates the same hazard
-    ratios at a fraction of the cost. ``attrs["model"]`` says which; both carry ``loglik`` and ``vcov``.
+    ratios at a fraction of the cost. ``Fit.method`` says which (``"cox"`` or ``"discrete_cloglog"``).
     """
     if len(ep) > cox_max_rows:
         return fit_discrete(ep, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id",
@@ -169,7 +169,7 @@ def panel_model(ep: pd.DataFrame, covariates: Sequence[str], strata: str | None,
 
 
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,
-                        panel: pd.DataFrame | None = None, cox_max_rows: int = COX_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
+                        panel: pd.DataFrame | None = None, cox_max_rows: int = COX_MAX_ROWS) -> tuple[Fit, dict]:
     """Cox model of churn on current attainment in ``(start, stop]`` monthly intervals.
 
     Attainment is the account's attainment known at each interval's start (``lag_days`` earlier still).
@@ -181,8 +181,9 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     (:func:`csresearch.survival.fit_discrete`: cloglog GLM, smooth baseline in tenure, a baseline level per
     segment, robust SEs by account), whose exp(coef) estimates the same hazard ratio; ``model`` says which.
 
-    Returns the coefficient table and ``{hr, ci_low, ci_high, p, coef, se, n_accounts, n_events, n_rows,
-    covariates, stratified_by, lag_days, warnings}`` where ``hr`` is the hazard ratio of full versus no attainment.
+    Returns the :class:`~csresearch.survival.Fit` and ``{hr, ci_low, ci_high, p, coef, se, n_accounts, n_events,
+    n_rows, covariates, stratified_by, lag_days, warnings}`` where ``hr`` is the hazard ratio of full versus no
+    attainment.
     """
     _require_goals(ds)
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
@@ -198,7 +199,7 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     _require_variation(ep, "attainment", "time-varying model")
     strata = _strata(ep)
     fit = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)
-    model = fit.attrs["model"]
+    model = fit.method
     if model == "discrete_cloglog":
         method = (f"discrete-time proportional hazards (cloglog GLM on {len(ep):,} account-months, more than the "
                   f"Cox limit of {cox_max_rows:,}), spline baseline in tenure, robust SE by account")
@@ -253,10 +254,11 @@ def attainment_group(attainment: pd.Series, threshold: float = 1.0) -> pd.Series
 
 
 def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence[str] | None = None,
-                    lag_days: int = 0, threshold: float = 1.0) -> tuple[pd.DataFrame, dict]:
+                    lag_days: int = 0, threshold: float = 1.0) -> tuple[Fit, dict]:
     """Cox model of churn after ``landmark_days`` on attainment at the landmark, among accounts active then.
 
-    Returns the coefficient table and ``{landmark_days, hr, ci_low, ci_high, p, n_at_risk, n_events, ...}``.
+    Returns the :class:`~csresearch.survival.Fit` and ``{landmark_days, hr, ci_low, ci_high, p, n_at_risk, n_events,
+    ...}``.
     """
     lm = landmark_table(ds, landmark_days, lag_days=lag_days, threshold=threshold)
     if len(lm) == 0:
@@ -273,7 +275,7 @@ def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence
     return fit, out
 
 
-def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict]:
+def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None) -> tuple[Fit, dict]:
     """Cox model from the start on *final* attainment (at churn or ``as_of``): the immortal-time-biased analysis.
 
     Returned so that lessons and reports can show the size of the bias; never the answer. The result dict
@@ -376,16 +378,16 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
         fits[model] = fit
         score = np.zeros(len(ep))
         for c in usable:  # column by column: ep[usable].to_numpy() would copy every column at once
-            score += fit.loc[c, "coef"] * ep[c].to_numpy()
+            score += fit.summary.loc[c, "coef"] * ep[c].to_numpy()
         c = concordance(ep, "stop", "event", score, entry="start", strata=strata)
-        rows.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.attrs["loglik"]),
+        rows.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.loglik),
                      "n_params": len(usable)})
     test = lr_test(fits["both"], fits["usage"])
     table = pd.DataFrame(rows)
     out = {"c_index": {r["model"]: r["c_index"] for r in rows}, "lr_test_p": float(test["p"]),
            "lr_statistic": float(test["statistic"]), "lr_df": int(test["df"]), "n_rows": int(len(ep)),
            "n_events": int(ep["event"].sum()), "usage_metrics": [n[4:] for n in names],
-           "model": "discrete" if fits["both"].attrs["model"] == "discrete_cloglog" else "cox"}
+           "model": "discrete" if fits["both"].method == "discrete_cloglog" else "cox"}
     return table, out
 
 
@@ -431,22 +433,21 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     spline = panel_model(ep, [*cols, *names], strata, cox_max_rows=cox_max_rows)
     linear = panel_model(ep, ["attainment", *names], strata, cox_max_rows=cox_max_rows)
     # the linear term is nested in the spline's span but not by column name, so the LR test is computed here
-    statistic = max(0.0, 2 * (spline.attrs["loglik"] - linear.attrs["loglik"]))
+    statistic = max(0.0, 2 * (spline.loglik - linear.loglik))
     df = len(cols) - 1
     test = {"statistic": statistic, "df": df, "p": float(stats.chi2.sf(statistic, df))}
     grid = np.linspace(0, 1, grid_points)
     design = patsy.build_design_matrices([info], {"attainment": grid})[0]
     zero = patsy.build_design_matrices([info], {"attainment": np.zeros(1)})[0]
     diff = np.asarray(design) - np.asarray(zero)
-    beta = spline.loc[cols, "coef"].to_numpy()
-    order = list(spline.attrs["covariates"])
-    pos = [order.index(c) for c in cols]
-    vcov = np.asarray(spline.attrs["vcov"])[np.ix_(pos, pos)]
+    beta = spline.summary.loc[cols, "coef"].to_numpy()
+    vcov = spline.vcov.loc[cols, cols].to_numpy()
     lp = diff @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, vcov, diff))
     z = stats.norm.ppf(0.975)
+    linear_coef = linear.summary.loc["attainment", "coef"]
     curve = pd.DataFrame({"attainment": grid, "hr": np.exp(lp), "ci_low": np.exp(lp - z * se),
-                          "ci_high": np.exp(lp + z * se), "linear_hr": np.exp(grid * linear.loc["attainment", "coef"])})
+                          "ci_high": np.exp(lp + z * se), "linear_hr": np.exp(grid * linear_coef)})
     at = {f"{a:g}": float(np.interp(a, grid, curve["hr"])) for a in (0.25, 0.5, 0.75, 1.0)}
     return curve, {"knots": knots, "lr_nonlinearity_p": float(test["p"]), "lr_statistic": float(test["statistic"]),
                    "lr_df": int(test["df"]), "hr_at": at, "linear": _effect(linear)}
