@@ -227,6 +227,18 @@ def _numpy_cox(prob: _CoxProblem, p: int, tol: float, max_iter: int):
     return beta, vcov_naive, cur["loglik"], loglik_null, converged, iters
 
 
+def _cox_data(df: pd.DataFrame, duration: str, event: str, covariates: list[str], entry: str | None,
+              other_cols: list[str], func: str):
+    """The checked inputs: stop times, entry times (or None), event flags and the covariate matrix."""
+    cols = [duration, event] + covariates + _as_list(entry) + other_cols
+    _require_columns(df, cols, func)
+    _check_missing(df, cols, func)
+    stop, start = _times(df, duration, entry, func)
+    ev = _event_array(df, event, func)
+    X = _design(df, covariates, func)
+    return stop, start, ev, X
+
+
 def _cox_engine(engine: str, n: int, n_event_times: int, n_strata: int) -> str:
     """The engine ``"auto"`` stands for: statsmodels on small problems (see ``SM_MAX_ROWS``), numpy otherwise."""
     if engine != "auto":
@@ -351,12 +363,7 @@ def fit_cox(
     if ties not in ("efron", "breslow"):
         raise ValueError(f"{func}: ties must be 'efron' or 'breslow', got {ties!r}")
     _check_engine(engine, func)
-    cols = [duration, event] + covariates + _as_list(entry) + strata_cols + _as_list(cluster)
-    _require_columns(df, cols, func)
-    _check_missing(df, cols, func)
-    stop, start = _times(df, duration, entry, func)
-    ev = _event_array(df, event, func)
-    X = _design(df, covariates, func)
+    stop, start, ev, X = _cox_data(df, duration, event, covariates, entry, strata_cols + _as_list(cluster), func)
     z = _z(alpha)
     n, p = X.shape
     n_events = _count_events(ev, event, func)

@@ -267,6 +267,36 @@ def _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters,
     return beta, vcov_naive, vcov, cur["loglik"], cur0["loglik"], converged and conv0, iters
 
 
+def _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
+    """Run the engine ``engine`` stands for (``"auto"``: statsmodels up to ``DISCRETE_SM_MAX_ROWS`` rows): its
+    name and the estimates of ``_discrete_statsmodels`` / ``_discrete_numpy``."""
+    if engine == "auto":
+        engine = "statsmodels" if design.n <= DISCRETE_SM_MAX_ROWS else "numpy"
+    if engine == "statsmodels":
+        est = _discrete_statsmodels(design, design0, y, b0, tol, max_iter, clusters)
+        return "statsmodels GLM(Binomial, CLogLog) newton", est
+    est = _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func)
+    return "numpy chunked Newton (cloglog)", est
+
+
+def _discrete_data(df: pd.DataFrame, event: str, covariates: list[str], time: str, other_cols: list[str],
+                   func: str):
+    """The checked inputs: event flags, times (>= 0), the covariate matrix (a copy) and the number of events."""
+    cols = [event, time] + covariates + other_cols
+    _require_columns(df, cols, func)
+    _check_missing(df, cols, func)
+    y = _event_array(df, event, func)
+    t = _numeric(df, time, func, "time")
+    neg = int((t < 0).sum())
+    if neg:
+        raise ValueError(f"{func}: time column {time!r} has {neg} negative value(s)")
+    X = _design(df, covariates, func)
+    n_events = _count_events(y, event, func)
+    if n_events == len(y):
+        raise ValueError(f"{func}: every row is an event (column {event!r} is all 1); the model is not identified")
+    return y, t, X, n_events
+
+
 def _baseline_df(baseline_df: int | None, func: str) -> int:
     """The spline degrees of freedom asked for (``DISCRETE_BASELINE_DF`` when None), checked."""
     if baseline_df is None:
@@ -436,19 +466,8 @@ def fit_discrete(
     _check_engine(engine, func)
     baseline_df = _baseline_df(baseline_df, func)
     z = _z(alpha)
-    cols = [event, time] + covariates + strata_cols + _as_list(cluster)
-    _require_columns(df, cols, func)
-    _check_missing(df, cols, func)
-    y = _event_array(df, event, func)
-    t = _numeric(df, time, func, "time")
-    neg = int((t < 0).sum())
-    if neg:
-        raise ValueError(f"{func}: time column {time!r} has {neg} negative value(s)")
-    X = _design(df, covariates, func)
-    n, p = X.shape
-    n_events = _count_events(y, event, func)
-    if n_events == n:
-        raise ValueError(f"{func}: every row is an event (column {event!r} is all 1); the model is not identified")
+    y, t, X, n_events = _discrete_data(df, event, covariates, time, strata_cols + _as_list(cluster), func)
+    n = len(y)
     s_codes, n_strata, labels = _discrete_strata(df, strata_cols, y, func)
     clus_codes, n_clusters = _discrete_clusters(df, cluster, func)
 
@@ -464,15 +483,9 @@ def fit_discrete(
     ybar = n_events / n
     b0 = np.zeros(nb)
     b0[0] = math.log(-math.log1p(-ybar))
-    if engine == "auto":
-        engine = "statsmodels" if n <= DISCRETE_SM_MAX_ROWS else "numpy"
     corr = None if cluster is None else n_clusters / (n_clusters - 1.0) * (n - 1.0) / (n - k)
-    if engine == "statsmodels":
-        est = _discrete_statsmodels(design, design0, y, b0, tol, max_iter, clus_codes)
-        engine_name = "statsmodels GLM(Binomial, CLogLog) newton"
-    else:
-        est = _discrete_numpy(design, design0, y, b0, tol, max_iter, clus_codes, n_clusters, corr, func)
-        engine_name = "numpy chunked Newton (cloglog)"
+    engine_name, est = _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clus_codes, n_clusters, corr,
+                                        func)
     beta_all, vn_all, v_all, loglik, loglik_null, converged, iters = est
 
     beta = beta_all[nb:]
