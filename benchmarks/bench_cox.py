@@ -95,15 +95,15 @@ def main() -> None:
         return fit_cox(df, "stop", "event", COVARIATES, entry="start", cluster="account")
 
     t_ours, res = median_time(ours, args.repeats)
-    print(f"csresearch fit_cox (engine={res.attrs['engine']}, Efron, robust/cluster): {t_ours:8.2f} s (median of {args.repeats})")
-    print(res.round(6).to_string())
+    print(f"csresearch fit_cox (engine={res.info['engine']}, Efron, robust/cluster): {t_ours:8.2f} s (median of {args.repeats})")
+    print(res.summary.round(6).to_string())
 
     if args.statsmodels:
         t_sm, res_sm = median_time(
             lambda: fit_cox(df, "stop", "event", COVARIATES, entry="start", cluster="account", engine="statsmodels"),
             args.repeats,
         )
-        d_sm = float(np.max(np.abs(res_sm["coef"].to_numpy() - res["coef"].to_numpy())))
+        d_sm = float(np.max(np.abs(res_sm.params.to_numpy() - res.params.to_numpy())))
         print(f"csresearch fit_cox (engine=statsmodels reference):          {t_sm:8.2f} s; max |coef diff| {d_sm:.2e}")
 
     if args.no_lifelines:
@@ -120,8 +120,8 @@ def main() -> None:
             )
 
     t_ll, ctv = median_time(theirs, args.repeats)
-    d_coef = float(np.max(np.abs(ctv.params_.loc[COVARIATES].to_numpy() - res["coef"].to_numpy())))
-    naive_se = np.sqrt(np.diag(np.array(res.attrs["vcov_naive"])))
+    d_coef = float(np.max(np.abs(ctv.params_.loc[COVARIATES].to_numpy() - res.params.to_numpy())))
+    naive_se = np.sqrt(np.diag(np.asarray(res.info["vcov_naive"])))
     d_se = float(np.max(np.abs(ctv.standard_errors_.loc[COVARIATES].to_numpy() - naive_se)))
     print(f"lifelines CoxTimeVaryingFitter (Efron, naive SE only):      {t_ll:8.2f} s (median of {args.repeats})")
     print(f"ratio lifelines / csresearch: {t_ll / t_ours:.1f}x")

@@ -92,7 +92,7 @@ def child(kind: str, path: str) -> dict:
             if kind == "cox_ours":
                 from csresearch.survival import fit_cox
                 res = fit_cox(ep, "stop", "event", cov, entry="start", cluster="account")
-                out["coef"] = float(res["coef"].iloc[0])
+                out["coef"] = float(res.params.iloc[0])
             else:
                 import warnings
                 from lifelines import CoxTimeVaryingFitter

@@ -61,7 +61,7 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     strata = strata_of(ep)
     alone = engine.panel(ep, ["score_sd"], strata)
     c = concordance(ep, "stop", "event", -ep["score_sd"].to_numpy(), entry="start", strata=strata)["c_index"]
-    row = alone.loc["score_sd"]
+    row = alone.summary.loc["score_sd"]
     # a health score is read as "higher = healthier": one whose higher values go with *more* churn is not a
     # working health score, whatever its p-value (it is reported, with the direction, as decoration)
     backwards = row["p"] < alpha and row["hr"] > 1

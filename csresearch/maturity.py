@@ -196,7 +196,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     for level, cols in features.items():
         cols = [c for c in cols if ep[c].nunique() > 1]
         fit = engine.panel(ep, cols, strata)
-        scores[level] = ep[cols].to_numpy() @ fit.loc[cols, "coef"].to_numpy()
+        scores[level] = ep[cols].to_numpy() @ fit.summary.loc[cols, "coef"].to_numpy()
 
     note = None
     cells = int(ep["event"].sum()) * int(ep["account_id"].nunique())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .survival import fit_cox, fit_discrete
+from .survival import Fit, fit_cox, fit_discrete
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -43,13 +43,13 @@ class Engine:
     alpha: float = 0.05
     cox_max_rows: int = COX_MAX_ROWS
 
-    def panel(self, frame: pd.DataFrame, covariates: Sequence[str], strata: str | None):
+    def panel(self, frame: pd.DataFrame, covariates: Sequence[str], strata: str | None) -> Fit:
         """A proportional-hazards model of churn on account-month rows, robust SEs clustered by account.
 
         Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`).
         Above: the discrete-time cloglog GLM on the same rows (:func:`csresearch.survival.fit_discrete`, spline
         baseline in ``tenure_months``, one baseline level per stratum), which estimates the same hazard ratios
-        at a fraction of the cost.
+        at a fraction of the cost; ``Fit.method`` says which (``"cox"`` or ``"discrete_cloglog"``).
         """
         if len(frame) > self.cox_max_rows:
             return fit_discrete(frame, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id",
@@ -58,7 +58,7 @@ class Engine:
                        alpha=self.alpha)
 
     def cox(self, frame: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *,
-            entry: str | None = None, strata: str | None = None):
+            entry: str | None = None, strata: str | None = None) -> Fit:
         """A Cox model of one row per account (landmark or naive analyses) at the engine's alpha."""
         return fit_cox(frame, duration, event, list(covariates), entry=entry, strata=strata, alpha=self.alpha)
 
@@ -150,9 +150,9 @@ def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) ->
     return names
 
 
-def effect(fit, term: str = "attainment") -> dict:
+def effect(fit: Fit, term: str = "attainment") -> dict:
     """``{hr, ci_low, ci_high, p, coef, se}`` of ``term``; an AnalysisError when the fit has no finite estimate."""
-    row = fit.loc[term]
+    row = fit.summary.loc[term]
     if not (np.isfinite(row[["coef", "se", "ci_low", "ci_high"]].astype(float)).all()
             and abs(row["coef"]) < MAX_ABS_COEF and row["se"] > 0):
         raise AnalysisError(f"{term} separates accounts that churn from accounts that stay (for instance no account "

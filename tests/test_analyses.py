@@ -34,7 +34,7 @@ def test_time_varying_model_recovers_the_planted_hazard_ratio(sample):
     assert res["n_rows"] == len(known) < len(panel)
     # log ARR is planted too
     arr = truth["effects"]["log_arr"]["hr"]
-    assert fit.loc["log_arr", "ci_low"] <= arr <= fit.loc["log_arr", "ci_high"]
+    assert fit.summary.loc["log_arr", "ci_low"] <= arr <= fit.summary.loc["log_arr", "ci_high"]
     json.dumps(res)
 
 

@@ -89,15 +89,15 @@ def small():
 
 def independent_design(df, res, covariates, strata=None):
     """[cr spline basis of log1p(time) (spans the intercept) | strata dummies | covariates]."""
-    knots = np.log1p(np.asarray(res.attrs["baseline_knots"]))
-    x = np.log1p(df[res.attrs["time"]].to_numpy(float))
+    knots = np.log1p(np.asarray(res.info["baseline_knots"]))
+    x = np.log1p(df[res.info["time"]].to_numpy(float))
     if len(knots) >= 3:
         B = np.asarray(patsy.dmatrix(
             "cr(x, knots=inner, lower_bound=lo, upper_bound=hi) - 1",
             {"x": x, "inner": tuple(knots[1:-1]), "lo": knots[0], "hi": knots[-1]},
         ))
     else:
-        B = np.column_stack([np.ones_like(x), x][: 1 + res.attrs["baseline_df"]])
+        B = np.column_stack([np.ones_like(x), x][: 1 + res.info["baseline_df"]])
     parts = [B]
     if strata is not None:
         parts.append(pd.get_dummies(df[strata], drop_first=True).to_numpy(float))
@@ -145,11 +145,11 @@ def direct_mle(X, y):
 def test_matches_direct_mle(small, engine):
     cov = ["x1", "x2"]
     res = fit_discrete(small, "event", cov, "tenure_months", strata="segment", engine=engine)
-    a = res.attrs
-    assert a["model"] == "discrete_cloglog" and a["engine"].startswith(engine)
-    assert list(res.columns) == COLS and res.index.name == "covariate" and list(res.index) == cov
-    assert a["converged"] and a["baseline_df"] == 6 and a["n"] == len(small)
-    assert a["n_events"] == small["event"].sum() and a["n_params"] == 1 + 6 + 2 + 2
+    a = res.info
+    assert res.method == "discrete_cloglog" and a["engine"].startswith(engine)
+    assert list(res.summary.columns) == COLS and res.summary.index.name == "covariate" and list(res.summary.index) == cov
+    assert a["converged"] and a["baseline_df"] == 6 and res.n == len(small)
+    assert res.events == small["event"].sum() and a["n_params"] == 1 + 6 + 2 + 2
     # documented knots: 7 quantiles (5% .. 95%) of log1p(time) over the event rows
     x_ev = np.log1p(small.loc[small["event"] == 1, "tenure_months"].to_numpy())
     expect = np.unique(np.quantile(x_ev, np.linspace(0.05, 0.95, 7)))
@@ -158,18 +158,18 @@ def test_matches_direct_mle(small, engine):
     X = independent_design(small, res, cov, strata="segment")
     y = small["event"].to_numpy(float)
     b, H, ll = direct_mle(X, y)
-    np.testing.assert_allclose(res["coef"], b[-2:], atol=1e-5)
-    assert a["loglik"] == pytest.approx(ll, abs=1e-7)
+    np.testing.assert_allclose(res.summary["coef"], b[-2:], atol=1e-5)
+    assert res.loglik == pytest.approx(ll, abs=1e-7)
     V = np.linalg.inv(-H)
-    np.testing.assert_allclose(res["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
+    np.testing.assert_allclose(res.summary["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
     np.testing.assert_allclose(np.array(a["vcov_naive"]), V[-2:, -2:], rtol=1e-4, atol=1e-10)
-    assert a["vcov"] == a["vcov_naive"] and not a["robust"] and a["n_clusters"] is None
+    assert res.vcov.equals(a["vcov_naive"]) and not a["robust"] and a["n_clusters"] is None
     # the table is derived consistently from coef and se
-    z = sv._z(0.05)
-    np.testing.assert_allclose(res["hr"], np.exp(res["coef"]))
-    np.testing.assert_allclose(res["ci_low"], np.exp(res["coef"] - z * res["se"]))
-    np.testing.assert_allclose(res["ci_high"], np.exp(res["coef"] + z * res["se"]))
-    np.testing.assert_allclose(res["z"], res["coef"] / res["se"])
+    z = sv._checks._z(0.05)
+    np.testing.assert_allclose(res.summary["hr"], np.exp(res.summary["coef"]))
+    np.testing.assert_allclose(res.summary["ci_low"], np.exp(res.summary["coef"] - z * res.summary["se"]))
+    np.testing.assert_allclose(res.summary["ci_high"], np.exp(res.summary["coef"] + z * res.summary["se"]))
+    np.testing.assert_allclose(res.summary["z"], res.summary["coef"] / res.summary["se"])
     # loglik_null = the baseline-only model on the same baseline design
     _, _, ll0 = direct_mle(X[:, :-2], y)
     assert a["loglik_null"] == pytest.approx(ll0, abs=1e-7)
@@ -179,26 +179,27 @@ def test_engines_agree_with_strata_and_cluster(small):
     kw = dict(strata="segment", cluster="account_id", baseline_df=4)
     r_sm = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="statsmodels", **kw)
     r_np = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="numpy", **kw)
-    np.testing.assert_allclose(r_np["coef"], r_sm["coef"], rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(r_np["se"], r_sm["se"], rtol=1e-7)
-    for key in ("loglik", "loglik_null"):
-        assert r_np.attrs[key] == pytest.approx(r_sm.attrs[key], rel=1e-10)
-    for key in ("vcov", "vcov_naive", "baseline_coef"):
-        np.testing.assert_allclose(np.array(r_np.attrs[key]), np.array(r_sm.attrs[key]), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(r_np.summary["coef"], r_sm.summary["coef"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r_np.summary["se"], r_sm.summary["se"], rtol=1e-7)
+    assert r_np.loglik == pytest.approx(r_sm.loglik, rel=1e-10)
+    assert r_np.info["loglik_null"] == pytest.approx(r_sm.info["loglik_null"], rel=1e-10)
+    np.testing.assert_allclose(np.array(r_np.vcov), np.array(r_sm.vcov), rtol=1e-6, atol=1e-12)
+    for key in ("vcov_naive", "baseline_coef"):
+        np.testing.assert_allclose(np.array(r_np.info[key]), np.array(r_sm.info[key]), rtol=1e-6, atol=1e-12)
     # "auto" is statsmodels at this size
     auto = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
-    assert auto.attrs["engine"] == r_sm.attrs["engine"]
+    assert auto.info["engine"] == r_sm.info["engine"]
 
 
 def test_numpy_engine_chunks(small, monkeypatch):
     """Many chunks (incl. a short last one) give the same fit as one chunk."""
     kw = dict(strata="segment", cluster="account_id", engine="numpy")
     one = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
-    monkeypatch.setattr(sv, "_DISCRETE_CHUNK_CELLS", 997 * 11)  # 997 rows per chunk
+    monkeypatch.setattr(sv.discrete, "_DISCRETE_CHUNK_CELLS", 997 * 11)  # 997 rows per chunk
     many = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
-    np.testing.assert_allclose(many["coef"], one["coef"], rtol=1e-10)
-    np.testing.assert_allclose(many["se"], one["se"], rtol=1e-9)
-    assert many.attrs["loglik"] == pytest.approx(one.attrs["loglik"], rel=1e-12)
+    np.testing.assert_allclose(many.summary["coef"], one.summary["coef"], rtol=1e-10)
+    np.testing.assert_allclose(many.summary["se"], one.summary["se"], rtol=1e-9)
+    assert many.loglik == pytest.approx(one.loglik, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------
@@ -212,14 +213,14 @@ def test_recovers_true_hazard_ratio_and_matches_cox():
     assert 1500 < df["event"].sum() < 4000
     res = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", strata="segment", cluster="account_id",
                        engine="numpy")
-    assert res.attrs["converged"]
-    err = (res["coef"].to_numpy() - truth) / res["se"].to_numpy()
+    assert res.info["converged"]
+    err = (res.summary["coef"].to_numpy() - truth) / res.summary["se"].to_numpy()
     assert np.all(np.abs(err) < 3), err
     cox = fit_cox(df, "stop", "event", ["x1", "x2"], entry="start", strata="segment")
     # same estimand, same rows: within a few percent of each other (and well within one SE)
-    np.testing.assert_allclose(res["coef"], cox["coef"], rtol=0.03)
-    assert np.all(np.abs(res["coef"] - cox["coef"]) < 0.3 * cox["se"])
-    np.testing.assert_allclose(np.sqrt(np.diag(res.attrs["vcov_naive"])), cox["se"], rtol=0.05)
+    np.testing.assert_allclose(res.summary["coef"], cox.summary["coef"], rtol=0.03)
+    assert np.all(np.abs(res.summary["coef"] - cox.summary["coef"]) < 0.3 * cox.summary["se"])
+    np.testing.assert_allclose(np.sqrt(np.diag(res.info["vcov_naive"])), cox.summary["se"], rtol=0.05)
 
 
 
@@ -233,7 +234,7 @@ def test_cluster_sandwich_by_hand(small, engine):
     cov = ["x1", "x2"]
     res = fit_discrete(small, "event", cov, "tenure_months", strata="segment", cluster="account_id",
                        baseline_df=3, engine=engine)
-    a = res.attrs
+    a = res.info
     X = independent_design(small, res, cov, strata="segment")
     y = small["event"].to_numpy(float)
     b, H, _ = direct_mle(X, y)
@@ -245,15 +246,15 @@ def test_cluster_sandwich_by_hand(small, engine):
     V = c * bread @ (scores.T @ scores) @ bread
     assert a["robust"] and a["n_clusters"] == G == small["account_id"].nunique()
     assert a["cluster_correction"] == pytest.approx(c, rel=1e-14) and a["n_params"] == k
-    np.testing.assert_allclose(np.array(a["vcov"]), V[-2:, -2:], rtol=1e-4)
-    np.testing.assert_allclose(res["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
+    np.testing.assert_allclose(np.array(res.vcov), V[-2:, -2:], rtol=1e-4)
+    np.testing.assert_allclose(res.summary["se"], np.sqrt(np.diag(V))[-2:], rtol=1e-4)
     # the naive variance is still reported, and differs (x1 varies within accounts)
-    assert a["vcov_naive"] != a["vcov"]
+    assert not a["vcov_naive"].equals(res.vcov)
     # and it is what statsmodels' own cluster covariance gives on this design
     codes = pd.factorize(small["account_id"])[0]
     ref = sm.GLM(y, X, family=sm.families.Binomial(link=sm.families.links.CLogLog())).fit(
         method="newton", start_params=b, tol=1e-12, cov_type="cluster", cov_kwds={"groups": codes})
-    np.testing.assert_allclose(res["se"], ref.bse[-2:], rtol=1e-5)
+    np.testing.assert_allclose(res.summary["se"], ref.bse[-2:], rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------
@@ -268,21 +269,21 @@ def test_strata_are_per_stratum_intercepts(small):
     strat = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", strata="segment", **kw)
     dummies = fit_discrete(df, "event", ["x1", "x2", "seg_mid", "seg_smb"], "tenure_months", **kw)
     plain = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", **kw)
-    np.testing.assert_allclose(strat["coef"], dummies["coef"].iloc[:2], rtol=1e-7)
-    np.testing.assert_allclose(strat["se"], dummies["se"].iloc[:2], rtol=1e-6)
-    assert strat.attrs["loglik"] == pytest.approx(dummies.attrs["loglik"], rel=1e-11)
-    terms = strat.attrs["baseline_terms"]
+    np.testing.assert_allclose(strat.summary["coef"], dummies.summary["coef"].iloc[:2], rtol=1e-7)
+    np.testing.assert_allclose(strat.summary["se"], dummies.summary["se"].iloc[:2], rtol=1e-6)
+    assert strat.loglik == pytest.approx(dummies.loglik, rel=1e-11)
+    terms = strat.info["baseline_terms"]
     assert terms[-2:] == ("strata[mid]", "strata[smb]") and "strata[enterprise]" not in terms
-    np.testing.assert_allclose(strat.attrs["baseline_coef"][-2:], dummies["coef"].iloc[2:], rtol=1e-6)
-    assert strat.attrs["strata"] == ("segment",) and plain.attrs["strata"] is None
+    np.testing.assert_allclose(strat.info["baseline_coef"][-2:], dummies.summary["coef"].iloc[2:], rtol=1e-6)
+    assert strat.info["strata"] == ("segment",) and plain.info["strata"] is None
     # the segments differ in hazard (simulated 0, 0.3, 0.6): strata improve the fit
-    assert strat.attrs["loglik"] - plain.attrs["loglik"] > 5
-    assert len(plain.attrs["baseline_terms"]) == len(terms) - 2
+    assert strat.loglik - plain.loglik > 5
+    assert len(plain.info["baseline_terms"]) == len(terms) - 2
     # a list of strata columns: one intercept per combination
     df["half"] = np.where(df["x2"] > 0, "b", "a")
     two = fit_discrete(df, "event", ["x1"], "tenure_months", strata=["segment", "half"], **kw)
-    assert sum(t.startswith("strata[") for t in two.attrs["baseline_terms"]) == 5
-    assert "strata[enterprise, b]" in two.attrs["baseline_terms"]
+    assert sum(t.startswith("strata[") for t in two.info["baseline_terms"]) == 5
+    assert "strata[enterprise, b]" in two.info["baseline_terms"]
 
 
 @pytest.fixture(scope="module")
@@ -295,24 +296,24 @@ def nested(small):
 def test_loglik_attrs_give_the_lr_statistic(small, nested):
     """The statistic lr_test would compute, against statsmodels' llf."""
     full, reduced = nested
-    assert reduced.attrs["loglik_null"] == pytest.approx(full.attrs["loglik_null"], rel=1e-12)
+    assert reduced.info["loglik_null"] == pytest.approx(full.info["loglik_null"], rel=1e-12)
     X = independent_design(small, full, ["x1", "x2"], strata="segment")
     y = small["event"].to_numpy(float)
     fam = sm.families.Binomial(link=sm.families.links.CLogLog())
     ll = [sm.GLM(y, X[:, :j], family=fam).fit(tol=1e-13).llf for j in range(X.shape[1] - 2, X.shape[1] + 1)]
-    assert full.attrs["loglik_null"] == pytest.approx(ll[0], abs=1e-6)
-    assert 2 * (full.attrs["loglik"] - reduced.attrs["loglik"]) == pytest.approx(2 * (ll[2] - ll[1]), abs=1e-5)
-    assert full.attrs["loglik"] > reduced.attrs["loglik"] > full.attrs["loglik_null"]
+    assert full.info["loglik_null"] == pytest.approx(ll[0], abs=1e-6)
+    assert 2 * (full.loglik - reduced.loglik) == pytest.approx(2 * (ll[2] - ll[1]), abs=1e-5)
+    assert full.loglik > reduced.loglik > full.info["loglik_null"]
 
 
 def test_lr_test_accepts_discrete_fits(nested):
     full, reduced = nested
     out = lr_test(full, reduced)
     assert out["df"] == 1
-    assert out["statistic"] == pytest.approx(2 * (full.attrs["loglik"] - reduced.attrs["loglik"]))
+    assert out["statistic"] == pytest.approx(2 * (full.loglik - reduced.loglik))
     out0 = lr_test(full)
     assert out0["df"] == 2
-    assert out0["statistic"] == pytest.approx(2 * (full.attrs["loglik"] - full.attrs["loglik_null"]))
+    assert out0["statistic"] == pytest.approx(2 * (full.loglik - full.info["loglik_null"]))
 
 
 def test_baseline_df_options(small):
@@ -322,21 +323,21 @@ def test_baseline_df_options(small):
     # df 0: constant hazard = plain cloglog GLM with an intercept
     r0 = fit_discrete(small, "event", ["x1"], "tenure_months", baseline_df=0)
     ref = sm.GLM(y, sm.add_constant(small[["x1"]].to_numpy()), family=fam).fit(method="newton", tol=1e-12)
-    np.testing.assert_allclose(r0["coef"], ref.params[1:], rtol=1e-8)
-    assert r0.attrs["baseline_terms"] == ("Intercept",) and r0.attrs["baseline_knots"] == ()
+    np.testing.assert_allclose(r0.summary["coef"], ref.params[1:], rtol=1e-8)
+    assert r0.info["baseline_terms"] == ("Intercept",) and r0.info["baseline_knots"] == ()
     # df 1: linear in log1p(time) (Weibull-like)
     r1 = fit_discrete(small, "event", ["x1"], "tenure_months", baseline_df=1)
     ref = sm.GLM(y, np.column_stack([np.ones_like(x), x, small["x1"]]), family=fam).fit(method="newton", tol=1e-12)
-    np.testing.assert_allclose(r1["coef"], ref.params[2:], rtol=1e-8)
-    assert r1.attrs["loglik"] == pytest.approx(ref.llf, rel=1e-11)
+    np.testing.assert_allclose(r1.summary["coef"], ref.params[2:], rtol=1e-8)
+    assert r1.loglik == pytest.approx(ref.llf, rel=1e-11)
     # more flexible baselines fit at least as well
     r6 = fit_discrete(small, "event", ["x1"], "tenure_months")
-    assert r6.attrs["loglik"] >= r1.attrs["loglik"] - 1e-9 >= r0.attrs["loglik"] - 2e-9
+    assert r6.loglik >= r1.loglik - 1e-9 >= r0.loglik - 2e-9
     # only 4 distinct event times: knots are merged with a warning
     coarse = small.assign(t4=np.minimum(small["tenure_months"] // 3, 3.0))
     with pytest.warns(RuntimeWarning, match="distinct knot"):
         rc = fit_discrete(coarse, "event", ["x1"], "t4", baseline_df=6)
-    assert rc.attrs["baseline_df"] < 6 and len(rc.attrs["baseline_knots"]) == rc.attrs["baseline_df"] + 1
+    assert rc.info["baseline_df"] < 6 and len(rc.info["baseline_knots"]) == rc.info["baseline_df"] + 1
 
 
 def test_errors(small):
@@ -400,4 +401,4 @@ def test_separation_and_non_convergence(small):
     # running out of iterations is reported
     with pytest.warns(RuntimeWarning, match="did not converge"):
         res = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="numpy", max_iter=1)
-    assert not res.attrs["converged"] and res.attrs["iterations"] == 1
+    assert not res.info["converged"] and res.info["iterations"] == 1

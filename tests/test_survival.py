@@ -122,12 +122,12 @@ def test_rossi_matches_r_coxph_efron(rossi, engine):
     res = fit_cox(rossi, "week", "arrest", ROSSI_COV, engine=engine)
     r_coef = [-0.3794222, -0.0574377, 0.3138998, -0.1497957, -0.4337039, -0.0848711, 0.0914971]
     r_se = [0.1914, 0.0220, 0.3080, 0.2122, 0.3819, 0.1958, 0.0286]
-    np.testing.assert_allclose(res["coef"].to_numpy(), r_coef, atol=5e-7)
-    np.testing.assert_allclose(res["se"].to_numpy(), r_se, atol=5e-5)
-    assert list(res.columns) == ["coef", "se", "hr", "ci_low", "ci_high", "z", "p"]
-    assert list(res.index) == ROSSI_COV
-    assert res.attrs["engine"] == engine and res.attrs["ties"] == "efron"
-    assert res.attrs["n"] == 432 and res.attrs["n_events"] == 114
+    np.testing.assert_allclose(res.summary["coef"].to_numpy(), r_coef, atol=5e-7)
+    np.testing.assert_allclose(res.summary["se"].to_numpy(), r_se, atol=5e-5)
+    assert list(res.summary.columns) == ["coef", "se", "hr", "ci_low", "ci_high", "z", "p"]
+    assert list(res.summary.index) == ROSSI_COV
+    assert res.info["engine"] == engine and res.info["ties"] == "efron"
+    assert res.n == 432 and res.events == 114
     # R: Likelihood ratio test = 33.27 on 7 df
     assert lr_test(res)["statistic"] == pytest.approx(33.27, abs=0.005)
 
@@ -155,35 +155,35 @@ def test_lung_logrank_and_cox_match_r(lung):
     # R: coxph(Surv(time, status) ~ sex, lung): coef -0.5310, se 0.1672,
     #    likelihood ratio test 10.63, concordance 0.579
     cox = fit_cox(lung, "time", "status", ["sex"])
-    assert cox.loc["sex", "coef"] == pytest.approx(-0.5310, abs=5e-5)
-    assert cox.loc["sex", "se"] == pytest.approx(0.1672, abs=5e-5)
-    assert cox.loc["sex", "hr"] == pytest.approx(0.588, abs=5e-4)
-    assert (cox.loc["sex", "ci_low"], cox.loc["sex", "ci_high"]) == pytest.approx((0.4237, 0.816), abs=5e-4)
+    assert cox.summary.loc["sex", "coef"] == pytest.approx(-0.5310, abs=5e-5)
+    assert cox.summary.loc["sex", "se"] == pytest.approx(0.1672, abs=5e-5)
+    assert cox.summary.loc["sex", "hr"] == pytest.approx(0.588, abs=5e-4)
+    assert (cox.summary.loc["sex", "ci_low"], cox.summary.loc["sex", "ci_high"]) == pytest.approx((0.4237, 0.816), abs=5e-4)
     assert lr_test(cox)["statistic"] == pytest.approx(10.63, abs=5e-3)
-    lp = lung["sex"] * cox.loc["sex", "coef"]
+    lp = lung["sex"] * cox.summary.loc["sex", "coef"]
     assert concordance(lung, "time", "status", lp)["c_index"] == pytest.approx(0.579, abs=5e-4)
 
 
 @pytest.mark.parametrize("engine", ["statsmodels", "numpy"])
 def test_counting_process_matches_r_book_example(engine):
     res = fit_cox(TEST2, "stop", "event", ["x"], entry="start", engine=engine, robust=True)
-    assert res.loc["x", "coef"] == pytest.approx(TEST2_BETA, abs=1e-7)
-    naive_se = np.sqrt(res.attrs["vcov_naive"][0][0])
+    assert res.summary.loc["x", "coef"] == pytest.approx(TEST2_BETA, abs=1e-7)
+    naive_se = np.sqrt(res.info["vcov_naive"].iloc[0, 0])
     assert naive_se == pytest.approx(TEST2_SE, abs=1e-6)
     # robust variance (each row its own cluster) = var^2 * sum(score^2) for p = 1
     r_robust = TEST2_SE**2 * np.sqrt(np.sum(TEST2_SCORE**2))
-    assert res.loc["x", "se"] == pytest.approx(r_robust, abs=1e-6)
+    assert res.summary.loc["x", "se"] == pytest.approx(r_robust, abs=1e-6)
     # clusters: R's cluster(id) sums score residuals within id
     df = TEST2.assign(cid=[0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
     res_c = fit_cox(df, "stop", "event", ["x"], entry="start", cluster="cid", engine=engine)
     u = np.bincount(df["cid"], TEST2_SCORE)
-    assert res_c.loc["x", "se"] == pytest.approx(TEST2_SE**2 * np.sqrt(np.sum(u**2)), abs=1e-6)
-    assert res_c.attrs["n_clusters"] == 5 and res_c.attrs["robust"]
+    assert res_c.summary.loc["x", "se"] == pytest.approx(TEST2_SE**2 * np.sqrt(np.sum(u**2)), abs=1e-6)
+    assert res_c.info["n_clusters"] == 5 and res_c.info["robust"]
 
 
 def test_score_residuals_match_r_and_sum_to_score():
     X = TEST2[["x"]].to_numpy() - TEST2["x"].mean()
-    prob = sv._CoxProblem(X, TEST2["stop"].to_numpy(), TEST2["event"].to_numpy() == 1, TEST2["start"].to_numpy(), None, "efron")
+    prob = sv.cox._CoxProblem(X, TEST2["stop"].to_numpy(), TEST2["event"].to_numpy() == 1, TEST2["start"].to_numpy(), None, "efron")
     out = prob.evaluate(np.array([TEST2_BETA]), need_resid=True)
     np.testing.assert_allclose(out["resid"].ravel(), TEST2_SCORE, atol=2e-7)
     # at any beta the residuals add up to the score vector
@@ -200,8 +200,8 @@ def test_stratified_copies_match_r_book_example():
     df = pd.concat(parts, ignore_index=True)
     for engine in ("statsmodels", "numpy"):
         res = fit_cox(df, "stop", "event", ["x"], entry="start", strata="group", engine=engine)
-        assert res.loc["x", "coef"] == pytest.approx(TEST2_BETA, abs=1e-7)
-        assert res.loc["x", "se"] == pytest.approx(TEST2_SE / np.sqrt(3), abs=1e-6)
+        assert res.summary.loc["x", "coef"] == pytest.approx(TEST2_BETA, abs=1e-7)
+        assert res.summary.loc["x", "se"] == pytest.approx(TEST2_SE / np.sqrt(3), abs=1e-6)
 
 
 # ---------------------------------------------------------------------------
@@ -325,52 +325,52 @@ def test_cox_start_stop_matches_lifelines_ctv(episodes, engine):
     ctv = CoxTimeVaryingFitter().fit(
         df[["id", "start", "stop", "event"] + COV], event_col="event", start_col="start", stop_col="stop", id_col="id", fit_options=TIGHT
     )
-    np.testing.assert_allclose(res["coef"], ctv.params_.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res["se"], ctv.standard_errors_.to_numpy(), atol=1e-6)
-    assert res.attrs["loglik"] == pytest.approx(ctv.log_likelihood_, abs=1e-6)
+    np.testing.assert_allclose(res.summary["coef"], ctv.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], ctv.standard_errors_.to_numpy(), atol=1e-6)
+    assert res.loglik == pytest.approx(ctv.log_likelihood_, abs=1e-6)
     # CoxPHFitter with entry_col fits the same counting-process likelihood
     cph = CoxPHFitter().fit(df[["start", "stop", "event"] + COV], "stop", "event", entry_col="start", fit_options=TIGHT)
-    np.testing.assert_allclose(res["coef"], cph.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["coef"], cph.params_.to_numpy(), atol=1e-6)
 
 
 def test_cox_right_censored_efron_and_breslow_match_lifelines_and_statsmodels(subjects):
     df = subjects
     res = fit_cox(df, "stop", "event", COV)
     cph = CoxPHFitter().fit(df[["stop", "event"] + COV], "stop", "event", fit_options=TIGHT)
-    np.testing.assert_allclose(res["coef"], cph.params_.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
-    assert res.attrs["loglik"] == pytest.approx(cph.log_likelihood_, abs=1e-6)
+    np.testing.assert_allclose(res.summary["coef"], cph.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
+    assert res.loglik == pytest.approx(cph.log_likelihood_, abs=1e-6)
     # delayed entry, one row per subject
     res_e = fit_cox(df, "stop", "event", COV, entry="entry")
     cph_e = CoxPHFitter().fit(df[["entry", "stop", "event"] + COV], "stop", "event", entry_col="entry", fit_options=TIGHT)
-    np.testing.assert_allclose(res_e["coef"], cph_e.params_.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res_e["se"], cph_e.standard_errors_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res_e.summary["coef"], cph_e.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res_e.summary["se"], cph_e.standard_errors_.to_numpy(), atol=1e-6)
     # Breslow: statsmodels PHReg directly (lifelines has no Breslow)
     from statsmodels.duration.hazard_regression import PHReg
 
     b = fit_cox(df, "stop", "event", COV, ties="breslow", engine="numpy")
     ph = PHReg(df["stop"].to_numpy(), df[COV].to_numpy(), status=df["event"].to_numpy()).fit()
-    np.testing.assert_allclose(b["coef"], ph.params, atol=1e-7)
-    np.testing.assert_allclose(b["se"], ph.bse, atol=1e-7)
-    assert not np.allclose(b["coef"], res["coef"], atol=1e-4)  # ties matter in this data
+    np.testing.assert_allclose(b.summary["coef"], ph.params, atol=1e-7)
+    np.testing.assert_allclose(b.summary["se"], ph.bse, atol=1e-7)
+    assert not np.allclose(b.summary["coef"], res.summary["coef"], atol=1e-4)  # ties matter in this data
 
 
 def test_cox_strata_matches_lifelines(episodes, subjects):
     res = fit_cox(subjects, "stop", "event", COV, strata="g")
     cph = CoxPHFitter(strata=["g"]).fit(subjects[["stop", "event", "g"] + COV], "stop", "event", fit_options=TIGHT)
-    np.testing.assert_allclose(res["coef"], cph.params_.loc[COV].to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res["se"], cph.standard_errors_.loc[COV].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["coef"], cph.params_.loc[COV].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], cph.standard_errors_.loc[COV].to_numpy(), atol=1e-6)
     res2 = fit_cox(episodes, "stop", "event", COV, entry="start", strata="g")
     ctv = CoxTimeVaryingFitter(strata=["g"]).fit(
         episodes[["id", "start", "stop", "event", "g"] + COV],
         event_col="event", start_col="start", stop_col="stop", id_col="id", fit_options=TIGHT,
     )
-    np.testing.assert_allclose(res2["coef"], ctv.params_.loc[COV].to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res2["se"], ctv.standard_errors_.loc[COV].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res2.summary["coef"], ctv.params_.loc[COV].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res2.summary["se"], ctv.standard_errors_.loc[COV].to_numpy(), atol=1e-6)
     # multi-column strata, via the numpy engine too
     res3 = fit_cox(episodes.assign(h=episodes["id"] % 2), "stop", "event", COV, entry="start", strata=["g", "h"], engine="numpy")
     res4 = fit_cox(episodes.assign(h=episodes["id"] % 2), "stop", "event", COV, entry="start", strata=["g", "h"], engine="statsmodels")
-    np.testing.assert_allclose(res3[["coef", "se"]], res4[["coef", "se"]], atol=1e-8)
+    np.testing.assert_allclose(res3.summary[["coef", "se"]], res4.summary[["coef", "se"]], atol=1e-8)
 
 
 def test_stratum_without_events_and_rows_never_at_risk(episodes):
@@ -382,8 +382,8 @@ def test_stratum_without_events_and_rows_never_at_risk(episodes):
     for engine in ("numpy", "statsmodels"):
         a = fit_cox(df, "stop", "event", COV, entry="start", strata="g", cluster="id", engine=engine)
         b = fit_cox(df[keep], "stop", "event", COV, entry="start", strata="g", cluster="id", engine=engine)
-        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-9)
-        assert a.attrs["n"] == len(df) and b.attrs["n"] == keep.sum()
+        np.testing.assert_allclose(a.summary.to_numpy(), b.summary.to_numpy(), atol=1e-9)
+        assert a.n == len(df) and b.n == keep.sum()
 
 
 def test_robust_se_matches_lifelines_without_ties():
@@ -392,22 +392,22 @@ def test_robust_se_matches_lifelines_without_ties():
     assert not df.loc[df["event"] == 1, "stop"].duplicated().any()
     res = fit_cox(df, "stop", "event", COV, robust=True)
     cph = CoxPHFitter().fit(df[["stop", "event"] + COV], "stop", "event", robust=True, fit_options=TIGHT)
-    np.testing.assert_allclose(res["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
     df = df.assign(cl=df["id"] // 3)
     res = fit_cox(df, "stop", "event", COV, cluster="cl")
     cph = CoxPHFitter().fit(df[["stop", "event", "cl"] + COV], "stop", "event", cluster_col="cl", fit_options=TIGHT)
-    np.testing.assert_allclose(res["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(res["coef"], cph.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], cph.standard_errors_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(res.summary["coef"], cph.params_.to_numpy(), atol=1e-6)
     # no finite-sample factor in either (R neither); Stata would scale by G/(G-1)
-    assert res.attrs["n_clusters"] == df["cl"].nunique()
+    assert res.info["n_clusters"] == df["cl"].nunique()
 
 
 def test_lifelines_robust_ignores_ties_documented(subjects):
     """lifelines' score residuals ignore tied event times: it differs from R there."""
     res = fit_cox(subjects, "stop", "event", COV, robust=True)
     cph = CoxPHFitter().fit(subjects[["stop", "event"] + COV], "stop", "event", robust=True, fit_options=TIGHT)
-    np.testing.assert_allclose(res["coef"], cph.params_.to_numpy(), atol=1e-6)
-    assert np.max(np.abs(res["se"].to_numpy() - cph.standard_errors_.to_numpy())) > 1e-4
+    np.testing.assert_allclose(res.summary["coef"], cph.params_.to_numpy(), atol=1e-6)
+    assert np.max(np.abs(res.summary["se"].to_numpy() - cph.standard_errors_.to_numpy())) > 1e-4
     with pytest.raises(NotImplementedError):
         CoxTimeVaryingFitter().fit(subjects[["entry", "stop", "event"] + COV], "event", "entry", "stop", robust=True)
 
@@ -431,10 +431,10 @@ def test_cluster_robust_breslow_matches_statsmodels_and_efron_differs(episodes):
     empty = np.searchsorted(ev_t, df["stop"], "right") == np.searchsorted(ev_t, df["start"], "right")
     assert empty.any()
     sm_full, sm_ok = sm_robust(df), sm_robust(df[~empty])
-    np.testing.assert_allclose(ours["coef"], sm_full.params, atol=1e-8)
-    np.testing.assert_allclose(ours["coef"], sm_ok.params, atol=1e-8)
-    np.testing.assert_allclose(ours["se"], sm_ok.bse, atol=1e-8)
-    assert np.max(np.abs(ours["se"].to_numpy() - sm_full.bse)) > 1e-4
+    np.testing.assert_allclose(ours.summary["coef"], sm_full.params, atol=1e-8)
+    np.testing.assert_allclose(ours.summary["coef"], sm_ok.params, atol=1e-8)
+    np.testing.assert_allclose(ours.summary["se"], sm_ok.bse, atol=1e-8)
+    assert np.max(np.abs(ours.summary["se"].to_numpy() - sm_full.bse)) > 1e-4
     # Efron: statsmodels' robust se is off (R book example: see score residual test)
     phe = PHReg(TEST2["stop"].to_numpy(), TEST2[["x"]].to_numpy(), status=TEST2["event"].to_numpy(),
                 entry=np.nextafter(TEST2["start"].to_numpy(), np.inf), ties="efron")
@@ -460,9 +460,9 @@ def test_statsmodels_rough_edges_are_real():
         warnings.simplefilter("ignore")
         assert np.isnan(ph.fit(groups=np.arange(8)).bse).all()
     ours = fit_cox(df, "t", "e", ["x"], robust=True)
-    assert np.isfinite(ours["se"]).all()
+    assert np.isfinite(ours.summary["se"]).all()
     lif = CoxPHFitter().fit(df, "t", "e", robust=True, fit_options=TIGHT)
-    np.testing.assert_allclose(ours["se"], lif.standard_errors_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.summary["se"], lif.standard_errors_.to_numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -473,35 +473,35 @@ def test_numpy_engine_equals_statsmodels_engine(seed):
         for ties in ("efron", "breslow"):
             a = fit_cox(ep, "stop", "event", COV, ties=ties, cluster="cl", engine="numpy", **kw)
             b = fit_cox(ep, "stop", "event", COV, ties=ties, cluster="cl", engine="statsmodels", **kw)
-            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-8, rtol=1e-8)
-            assert a.attrs["loglik"] == pytest.approx(b.attrs["loglik"], abs=1e-8)
-            assert a.attrs["loglik_null"] == pytest.approx(b.attrs["loglik_null"], abs=1e-8)
+            np.testing.assert_allclose(a.summary.to_numpy(), b.summary.to_numpy(), atol=1e-8, rtol=1e-8)
+            assert a.loglik == pytest.approx(b.loglik, abs=1e-8)
+            assert a.info["loglik_null"] == pytest.approx(b.info["loglik_null"], abs=1e-8)
 
 
 def test_engine_auto_selection():
     small = make_episodes(200, seed=4)
-    assert fit_cox(small, "stop", "event", COV, entry="start").attrs["engine"] == "statsmodels"
+    assert fit_cox(small, "stop", "event", COV, entry="start").info["engine"] == "statsmodels"
     big = make_episodes(23_000, seed=4)
     assert len(big) > sv.SM_MAX_ROWS
     t0 = time.perf_counter()
     res = fit_cox(big, "stop", "event", COV, entry="start", cluster="id")
     assert time.perf_counter() - t0 < 20
-    assert res.attrs["engine"] == "numpy" and res.attrs["converged"]
+    assert res.info["engine"] == "numpy" and res.info["converged"]
 
 
 def test_cox_output_consistency(rossi):
     res = fit_cox(rossi, "week", "arrest", ROSSI_COV, alpha=0.1)
     z = stats.norm.ppf(0.95)
-    np.testing.assert_allclose(res["hr"], np.exp(res["coef"]))
-    np.testing.assert_allclose(res["ci_low"], np.exp(res["coef"] - z * res["se"]))
-    np.testing.assert_allclose(res["ci_high"], np.exp(res["coef"] + z * res["se"]))
-    np.testing.assert_allclose(res["z"], res["coef"] / res["se"])
-    np.testing.assert_allclose(res["p"], 2 * stats.norm.sf(np.abs(res["z"])))
-    np.testing.assert_allclose(np.sqrt(np.diag(np.array(res.attrs["vcov"]))), res["se"])
-    assert res.attrs["loglik"] > res.attrs["loglik_null"]
+    np.testing.assert_allclose(res.summary["hr"], np.exp(res.summary["coef"]))
+    np.testing.assert_allclose(res.summary["ci_low"], np.exp(res.summary["coef"] - z * res.summary["se"]))
+    np.testing.assert_allclose(res.summary["ci_high"], np.exp(res.summary["coef"] + z * res.summary["se"]))
+    np.testing.assert_allclose(res.summary["z"], res.summary["coef"] / res.summary["se"])
+    np.testing.assert_allclose(res.summary["p"], 2 * stats.norm.sf(np.abs(res.summary["z"])))
+    np.testing.assert_allclose(np.sqrt(np.diag(np.array(res.vcov))), res.summary["se"])
+    assert res.loglik > res.info["loglik_null"]
     # bool covariates are accepted
     res_b = fit_cox(rossi.assign(fin=rossi["fin"].astype(bool)), "week", "arrest", ROSSI_COV)
-    np.testing.assert_allclose(res_b["coef"], fit_cox(rossi, "week", "arrest", ROSSI_COV)["coef"])
+    np.testing.assert_allclose(res_b.summary["coef"], fit_cox(rossi, "week", "arrest", ROSSI_COV).summary["coef"])
 
 
 def test_lr_test_nested(rossi):
@@ -626,27 +626,27 @@ def logit_data():
 def test_logit_matches_glm_and_hand_sandwich(logit_data):
     df = logit_data
     res = fit_logit(df, "y", ["a", "b"])
-    assert list(res.columns) == ["coef", "se", "or", "ci_low", "ci_high", "p"]
-    assert list(res.index) == ["Intercept", "a", "b"]
+    assert list(res.summary.columns) == ["coef", "se", "or", "ci_low", "ci_high", "p"]
+    assert list(res.summary.index) == ["Intercept", "a", "b"]
     X = sm.add_constant(df[["a", "b"]].astype(float).to_numpy())
     glm = sm.GLM(df["y"].to_numpy(), X, family=sm.families.Binomial()).fit()
-    np.testing.assert_allclose(res["coef"], glm.params, atol=1e-8)
-    np.testing.assert_allclose(res["se"], glm.bse, atol=1e-8)
-    np.testing.assert_allclose(res["p"], glm.pvalues, rtol=1e-5, atol=1e-15)
-    assert res.attrs["llf"] == pytest.approx(glm.llf)
-    assert res.attrs["n"] == 800 and res.attrs["n_events"] == int(df["y"].sum())
-    np.testing.assert_allclose(res["ci_low"], np.exp(glm.conf_int()[:, 0]), rtol=1e-7)
+    np.testing.assert_allclose(res.summary["coef"], glm.params, atol=1e-8)
+    np.testing.assert_allclose(res.summary["se"], glm.bse, atol=1e-8)
+    np.testing.assert_allclose(res.summary["p"], glm.pvalues, rtol=1e-5, atol=1e-15)
+    assert res.loglik == pytest.approx(glm.llf)
+    assert res.n == 800 and res.events == int(df["y"].sum())
+    np.testing.assert_allclose(res.summary["ci_low"], np.exp(glm.conf_int()[:, 0]), rtol=1e-7)
     # cluster-robust: G/(G-1) * (N-1)/(N-K) * H^-1 (sum_g s_g s_g') H^-1
     rc = fit_logit(df, "y", ["a", "b"], cluster="cl")
-    b = rc["coef"].to_numpy()
+    b = rc.summary["coef"].to_numpy()
     p = 1 / (1 + np.exp(-X @ b))
     H = (X * (p * (1 - p))[:, None]).T @ X
     S = np.column_stack([np.bincount(df["cl"], X[:, j] * (df["y"] - p)) for j in range(3)])
     Hi = np.linalg.inv(H)
     G, N, K = df["cl"].nunique(), len(df), 3
     V = G / (G - 1) * (N - 1) / (N - K) * Hi @ S.T @ S @ Hi
-    np.testing.assert_allclose(rc["se"], np.sqrt(np.diag(V)), rtol=1e-6)
-    assert rc.attrs["n_clusters"] == G
+    np.testing.assert_allclose(rc.summary["se"], np.sqrt(np.diag(V)), rtol=1e-6)
+    assert rc.info["n_clusters"] == G
     # LR test against the intercept-only model and a nested model
     assert lr_test(res)["statistic"] == pytest.approx(2 * (glm.llf - glm.llnull), abs=1e-6)
     red = fit_logit(df, "y", ["a"])
@@ -745,7 +745,7 @@ def test_collinearity_and_non_convergence(small, rossi):
     for engine in ("numpy", "statsmodels"):
         with pytest.warns(RuntimeWarning, match=r"\['x'\] may be infinite"):
             res = fit_cox(sep, "t", "e", ["x"], engine=engine)
-        assert res.loc["x", "coef"] > 10
+        assert res.summary.loc["x", "coef"] > 10
 
 
 def test_inputs_not_modified_and_deterministic(episodes):
@@ -753,7 +753,7 @@ def test_inputs_not_modified_and_deterministic(episodes):
     a = fit_cox(episodes, "stop", "event", COV, entry="start", cluster="id")
     b = fit_cox(episodes.sample(frac=1.0, random_state=3), "stop", "event", COV, entry="start", cluster="id")
     pd.testing.assert_frame_equal(episodes, before)
-    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-10)
+    np.testing.assert_allclose(a.summary.to_numpy(), b.summary.to_numpy(), atol=1e-10)
     c = concordance(episodes, "stop", "event", "x1", entry="start")
     assert c == concordance(episodes.iloc[::-1], "stop", "event", "x1", entry="start")
 

@@ -23,6 +23,7 @@ from ..landmarks import landmark_table
 from ..models import (DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, effect, goal_progress, model_frame,
                       require_events, require_goals, require_variation, strata_of)
 from ..result import Figure, Result
+from ..survival import Fit
 from ._gates import goals_reason
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ LANDMARK_CLAIM = Claim(
 # the estimators (tidy frames in, a coefficient table and a plain dict out)
 # ---------------------------------------------------------------------------------------------------------
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,
-                        panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+                        panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE) -> tuple[Fit, dict]:
     """Churn on current attainment in ``(start, stop]`` monthly intervals (``engine.panel``: Cox, or the
     discrete-time model above the engine's row limit).
 
@@ -80,7 +81,7 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     Robust standard errors are clustered by account; across segments the model is stratified by segment.
     Accounts without any goal are left out (said in the result's ``warnings``).
 
-    Returns the coefficient table and ``{hr, ci_low, ci_high, p, coef, se, n_accounts, n_events, n_rows,
+    Returns the :class:`~csresearch.survival.Fit` and ``{hr, ci_low, ci_high, p, coef, se, n_accounts, n_events, n_rows,
     covariates, stratified_by, lag_days, warnings, model, method}`` where ``hr`` is the hazard ratio of full
     versus no attainment.
     """
@@ -98,7 +99,7 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     require_variation(ep, "attainment", "time-varying model")
     strata = strata_of(ep)
     fit = engine.panel(ep, ["attainment", *names], strata)
-    discrete = fit.attrs["model"] == "discrete_cloglog"
+    discrete = fit.method == "discrete_cloglog"
     if discrete:
         method = (f"discrete-time proportional hazards (cloglog GLM on {len(ep):,} account-months, more than the "
                   f"Cox limit of {engine.cox_max_rows:,}), spline baseline in tenure, robust SE by account")
@@ -113,10 +114,10 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
 
 def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence[str] | None = None,
                     lag_days: int = 0, threshold: float = 1.0,
-                    engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+                    engine: Engine = DEFAULT_ENGINE) -> tuple[Fit, dict]:
     """Cox model of churn after ``landmark_days`` on attainment at the landmark, among accounts active then.
 
-    Returns the coefficient table and ``{landmark_days, hr, ci_low, ci_high, p, n_at_risk, n_events, ...}``.
+    Returns the :class:`~csresearch.survival.Fit` and ``{landmark_days, hr, ci_low, ci_high, p, n_at_risk, n_events, ...}``.
     """
     lm = landmark_table(ds, landmark_days, lag_days=lag_days, threshold=threshold)
     if len(lm) == 0:
@@ -134,7 +135,7 @@ def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence
 
 
 def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None,
-                 engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+                 engine: Engine = DEFAULT_ENGINE) -> tuple[Fit, dict]:
     """Cox model from the start on *final* attainment (at churn or ``as_of``): the immortal-time-biased analysis.
 
     Returned so that lessons and reports can show the size of the bias; never the answer. The result dict

@@ -82,15 +82,15 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
         fits[model] = fit
         score = np.zeros(len(ep))
         for c in usable:  # column by column: ep[usable].to_numpy() would copy every column at once
-            score += fit.loc[c, "coef"] * ep[c].to_numpy()
+            score += fit.summary.loc[c, "coef"] * ep[c].to_numpy()
         c = concordance(ep, "stop", "event", score, entry="start", strata=strata)
-        table.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.attrs["loglik"]),
+        table.append({"model": model, "c_index": float(c["c_index"]), "loglik": float(fit.loglik),
                       "n_params": len(usable)})
     test = lr_test(fits["both"], fits["usage"])
     out = {"c_index": {r["model"]: r["c_index"] for r in table}, "lr_test_p": float(test["p"]),
            "lr_statistic": float(test["statistic"]), "lr_df": int(test["df"]), "n_rows": int(len(ep)),
            "n_events": int(ep["event"].sum()), "usage_metrics": [n[4:] for n in names],
-           "model": "discrete" if fits["both"].attrs["model"] == "discrete_cloglog" else "cox"}
+           "model": "discrete" if fits["both"].method == "discrete_cloglog" else "cox"}
     return pd.DataFrame(table), out
 
 

@@ -66,21 +66,19 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     spline = engine.panel(ep, [*cols, *names], strata)
     linear = engine.panel(ep, ["attainment", *names], strata)
     # the linear term is nested in the spline's span but not by column name, so the LR test is computed here
-    statistic = max(0.0, 2 * (spline.attrs["loglik"] - linear.attrs["loglik"]))
+    statistic = max(0.0, 2 * (spline.loglik - linear.loglik))
     df = len(cols) - 1
     grid = np.linspace(0, 1, grid_points)
     design = patsy.build_design_matrices([info], {"attainment": grid})[0]
     zero = patsy.build_design_matrices([info], {"attainment": np.zeros(1)})[0]
     diff = np.asarray(design) - np.asarray(zero)
-    beta = spline.loc[cols, "coef"].to_numpy()
-    order = list(spline.attrs["covariates"])
-    pos = [order.index(c) for c in cols]
-    vcov = np.asarray(spline.attrs["vcov"])[np.ix_(pos, pos)]
+    beta = spline.summary.loc[cols, "coef"].to_numpy()
+    vcov = spline.vcov.loc[cols, cols].to_numpy()
     lp = diff @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", diff, vcov, diff))
     z = stats.norm.ppf(1 - engine.alpha / 2)
     curve = pd.DataFrame({"attainment": grid, "hr": np.exp(lp), "ci_low": np.exp(lp - z * se),
-                          "ci_high": np.exp(lp + z * se), "linear_hr": np.exp(grid * linear.loc["attainment", "coef"])})
+                          "ci_high": np.exp(lp + z * se), "linear_hr": np.exp(grid * linear.summary.loc["attainment", "coef"])})
     points = (0.25, 0.5, 0.75, 1.0)
     at = {f"{a:g}": float(np.interp(a, grid, curve["hr"])) for a in points}
     ci_at = {f"{a:g}": [float(np.interp(a, grid, curve["ci_low"])), float(np.interp(a, grid, curve["ci_high"]))]

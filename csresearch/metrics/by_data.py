@@ -263,10 +263,10 @@ def _relevance_one(rows: pd.DataFrame, term: str, base_cols: list[str], cov_cols
         except ValueError as exc:
             out["reason"] = f"the Cox model could not be fitted: {exc}"
             return out
-        r = fit.loc[term]
+        r = fit.summary.loc[term]
         out.update({"coef": float(r["coef"]), "se": float(r["se"]), "hr": float(r["hr"]),
                     "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "p": float(r["p"])})
-        full_score = rows[covs].to_numpy(float) @ fit["coef"].to_numpy()
+        full_score = rows[covs].to_numpy(float) @ fit.params.to_numpy()
         out["c_full"] = _c(rows, full_score, strata)
         if compare_baseline:
             reduced = [c for c in covs if c != term]
@@ -275,7 +275,7 @@ def _relevance_one(rows: pd.DataFrame, term: str, base_cols: list[str], cov_cols
                 try:
                     fit0 = fit_cox(rows, "stop", "event", reduced, entry="start", strata=strata,
                                    cluster="account_id", engine="numpy")
-                    score0 = rows[reduced].to_numpy(float) @ fit0["coef"].to_numpy()
+                    score0 = rows[reduced].to_numpy(float) @ fit0.params.to_numpy()
                     out["c_baseline"] = _c(rows, score0, strata)
                 except ValueError:
                     pass

@@ -1,0 +1,516 @@
+"""Discrete-time (grouped-time) proportional hazards (``fit_discrete``): the large-panel fallback to ``fit_cox``.
+
+A complementary log-log binomial GLM on the person-period rows with a spline
+baseline in time, whose exp(coef) are hazard ratios comparable to Cox's
+(Prentice & Gloeckler 1978).  It runs ``statsmodels.api.GLM`` (Binomial,
+CLogLog link, Newton) up to ``DISCRETE_SM_MAX_ROWS`` rows; above that a
+chunked numpy Newton-Raphson that never materialises the design (statsmodels'
+GLM holds ~8 copies of it: ~17 GB at 20M rows x 14 columns), tested against
+statsmodels and a direct scipy maximisation.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._checks import _as_list, _check_engine, _check_missing, _check_rank, _codes, _count_events, _design
+from ._checks import _event_array, _numeric, _require_columns, _z
+from ._newton import _halving_step, _warn_if_infinite
+from .fit import Fit, _ph_fit
+
+#: ``fit_discrete(engine="auto")`` runs statsmodels' GLM on at most this many
+#: rows and the chunked numpy Newton-Raphson above it.  Measured peak memory of
+#: statsmodels 0.15 ``GLM(...).fit`` beyond the n x k design itself: ~6.7
+#: copies of it with ``method="newton"`` (``_tmp_like_exog``, the IRLS start's
+#: whitened copy and lstsq, the cluster ``score_obs``), 11-16 with the default
+#: IRLS (pinv) -- ~17 GB at 20M rows x 14 columns even with Newton.
+DISCRETE_SM_MAX_ROWS = 200_000
+#: Default degrees of freedom of the baseline hazard spline.
+DISCRETE_BASELINE_DF = 6
+#: Design cells (rows x columns) per chunk of the numpy engine: 4M = 32 MB.
+_DISCRETE_CHUNK_CELLS = 1 << 22
+_DISCRETE_SINGULAR = (
+    "{func}: singular information matrix at the last Newton iterate although the design has full rank: "
+    "a coefficient diverges (separation / monotone likelihood, e.g. a covariate that is non-zero only on "
+    "event rows)"
+)
+
+
+def _rcs_knots(x_ev: np.ndarray, df: int, func: str) -> tuple[np.ndarray, int]:
+    """Knots of the restricted cubic spline with ``df`` non-constant terms.
+
+    ``df + 1`` knots at equally spaced quantiles (5% ... 95%) of ``x_ev``;
+    duplicated knots (few distinct event times) are merged with a warning and
+    the degrees of freedom reduced accordingly.  ``df`` 0 and 1 need no knots.
+    """
+    if df <= 1:
+        return np.empty(0), df
+    knots = np.unique(np.quantile(x_ev, np.linspace(0.05, 0.95, df + 1)))
+    if len(knots) < df + 1:
+        new_df = len(knots) - 1 if len(knots) >= 3 else 1
+        warnings.warn(
+            f"{func}: only {len(knots)} distinct knot(s) at the event-time quantiles for baseline_df={df}; "
+            f"using baseline_df={new_df}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        if len(knots) < 3:
+            return np.empty(0), 1
+        return knots, new_df
+    return knots, df
+
+
+def _rcs_basis(x: np.ndarray, knots: np.ndarray, out: np.ndarray) -> None:
+    """Write the restricted (natural) cubic spline basis of ``x`` into ``out``.
+
+    Column 0 is ``x``; column j = 1..K-2 is Harrell's (Devlin & Weeks)
+    truncated-power term for knot j, divided by (k_K - k_1)^2: cubic between
+    the knots, linear beyond the outer ones.  With the intercept the K columns
+    span all natural cubic splines with these knots (R ``ns``/``rcs``, patsy
+    ``cr``).
+    """
+    out[:, 0] = x
+    K = len(knots)
+    if K < 3:
+        return
+    kK, kK1 = knots[-1], knots[-2]
+    d = kK - kK1
+    scale = (kK - knots[0]) ** 2
+
+    def cube_plus(k):  # (x - k)_+^3 without np.power (slow for float arrays)
+        t = x - k
+        np.maximum(t, 0.0, out=t)
+        t3 = t * t
+        t3 *= t
+        return t3
+
+    tK, tK1 = cube_plus(kK), cube_plus(kK1)
+    for j in range(K - 2):
+        kj = knots[j]
+        c = cube_plus(kj)
+        c -= tK1 * ((kK - kj) / d)
+        c += tK * ((kK1 - kj) / d)
+        c *= 1.0 / scale
+        out[:, 1 + j] = c
+
+
+def _r_factor(A: np.ndarray) -> np.ndarray:
+    """R of a QR decomposition of ``A`` (at most k x k), overwriting ``A``.
+
+    LAPACK ``dgeqrf`` directly: ~6x faster than ``np.linalg.qr`` on tall
+    chunks, and unlike ``scipy.linalg.qr(mode="r")`` it does not copy the
+    whole m x k result through ``triu``.
+    """
+    from scipy.linalg import lapack
+
+    qr, _, _, info = lapack.dgeqrf(np.asfortranarray(A), overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dgeqrf failed (info={info})")
+    k = A.shape[1]
+    return np.triu(qr[:k])
+
+
+class _DiscreteDesign:
+    """Rows ``[lo, hi)`` of the design, built on demand (the numpy engine never
+    holds the n x k matrix): Intercept, spline of log1p(time), stratum dummies
+    (first level reference), then the centred covariates (if ``Xc`` given)."""
+
+    def __init__(self, x, knots, spline_df, strata_codes, n_strata, Xc=None):
+        self.x, self.knots, self.df = x, knots, spline_df
+        self.codes, self.S = strata_codes, n_strata
+        self.Xc = Xc
+        self.p = 0 if Xc is None else Xc.shape[1]
+        self.nb = 1 + spline_df + (n_strata - 1)
+        self.k = self.nb + self.p
+        self.n = len(x)
+
+    def block(self, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
+        D = out[: hi - lo, : self.k]
+        D[:, 0] = 1.0
+        if self.df:
+            _rcs_basis(self.x[lo:hi], self.knots, D[:, 1 : 1 + self.df])
+        if self.S > 1:
+            blk = D[:, 1 + self.df : self.nb]
+            blk[:] = 0.0
+            c = self.codes[lo:hi]
+            r = np.flatnonzero(c > 0)
+            blk[r, c[r] - 1] = 1.0
+        if self.p:
+            D[:, self.nb :] = self.Xc[lo:hi]
+        return D
+
+    def chunks(self):
+        rows = max(1, _DISCRETE_CHUNK_CELLS // self.k)
+        buf = np.empty((min(rows, self.n), self.k), order="F")  # column writes are contiguous
+        for lo in range(0, self.n, rows):
+            hi = min(self.n, lo + rows)
+            yield lo, hi, self.block(lo, hi, buf)
+
+    def full(self) -> np.ndarray:
+        return self.block(0, self.n, np.empty((self.n, self.k)))
+
+
+def _cloglog_terms(eta: np.ndarray, y: np.ndarray, need_w: bool = True):
+    """Per-row log-likelihood sum, score u = dl/deta and weight w = -d2l/deta2.
+
+    l = y log(1 - exp(-m)) - (1 - y) m with m = exp(eta); for y = 1,
+    dl/deta = q = m / expm1(m) and -d2l/deta2 = q (m + q - 1) >= 0; for y = 0
+    both are -m and m.  The log-likelihood is concave in eta.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        m = np.exp(eta)
+        me = m[y]
+        ll = float(np.log(-np.expm1(-me)).sum() - (m.sum() - me.sum()))
+        q = me / np.expm1(me)
+        q[me == 0] = 1.0
+        u = -m
+        u[y] = q
+        if not need_w:
+            return ll, u, None
+        w = m
+        w[y] = q * (me + q - 1.0)
+    return ll, u, w
+
+
+def _discrete_eval(design: _DiscreteDesign, y: np.ndarray, beta: np.ndarray):
+    """Log-likelihood, score and observed information in one chunked pass."""
+    k = design.k
+    ll, g, info = 0.0, np.zeros(k), np.zeros((k, k))
+    for lo, hi, D in design.chunks():
+        l_c, u, w = _cloglog_terms(D @ beta, y[lo:hi])
+        ll += l_c
+        g += D.T @ u
+        D *= np.sqrt(w)[:, None]
+        info += D.T @ D
+    return {"loglik": ll, "grad": g, "info": info}
+
+
+def _discrete_newton(design, y, beta, tol, max_iter, func):
+    """Newton-Raphson with step halving (the log-likelihood is concave)."""
+    cur = _discrete_eval(design, y, beta)
+    converged, it = False, 0
+    for it in range(1, max_iter + 1):
+        # The design has full rank (checked), so a singular information matrix
+        # means weights underflowing to 0: a coefficient running off to +-inf
+        # (separation).  Stop; the caller reports it.
+        if not np.all(np.isfinite(cur["info"])):
+            break
+        try:
+            step = np.linalg.solve(cur["info"], cur["grad"])
+        except np.linalg.LinAlgError:
+            break
+        beta, cur, step = _halving_step(lambda b: _discrete_eval(design, y, b), beta, step, cur)
+        if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
+            converged = True
+            break
+    return beta, cur, converged, it
+
+
+def _discrete_meat(design, y, beta, clusters, n_clusters):
+    """sum over clusters of (sum of the rows' score vectors u_i d_i)^{outer 2}."""
+    Sg = np.zeros((n_clusters, design.k))
+    for lo, hi, D in design.chunks():
+        _, u, _ = _cloglog_terms(D @ beta, y[lo:hi], need_w=False)
+        D *= u[:, None]
+        uc, inv = np.unique(clusters[lo:hi], return_inverse=True)
+        for j in range(design.k):
+            Sg[uc, j] += np.bincount(inv, weights=D[:, j], minlength=len(uc))
+    return Sg.T @ Sg
+
+
+def _discrete_statsmodels(design, design0, y, b0, tol, max_iter, clusters):
+    """Reference engine: statsmodels GLM(Binomial, CLogLog), Newton-Raphson."""
+    import statsmodels.api as sm
+
+    fam = sm.families.Binomial(link=sm.families.links.CLogLog())
+    yf = y.astype(float)
+    kw: dict[str, Any] = {"method": "newton", "tol": tol, "maxiter": max_iter, "disp": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        null = sm.GLM(yf, design0.full(), family=fam, missing="none").fit(start_params=b0, **kw)
+        start = np.concatenate([np.asarray(null.params, dtype=float), np.zeros(design.p)])
+        if clusters is not None:
+            kw.update(cov_type="cluster", cov_kwds={"groups": clusters})
+        res = sm.GLM(yf, design.full(), family=fam, missing="none").fit(start_params=start, **kw)
+    beta = np.asarray(res.params, dtype=float)
+    if res.normalized_cov_params is None:
+        raise ValueError(_DISCRETE_SINGULAR.format(func="fit_discrete"))
+    vcov_naive = np.asarray(res.normalized_cov_params, dtype=float) * float(res.scale)
+    vcov = np.asarray(res.cov_params(), dtype=float)
+    rv = getattr(res, "mle_retvals", None) or {}
+    rv0 = getattr(null, "mle_retvals", None) or {}
+    converged = bool(rv.get("converged", False)) and bool(rv0.get("converged", False))
+    return beta, vcov_naive, vcov, float(res.llf), float(null.llf), converged, int(rv.get("iterations", -1))
+
+
+def _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
+    """This module's engine: chunked Newton-Raphson; returns what ``_discrete_statsmodels`` returns."""
+    b_null, cur0, conv0, _ = _discrete_newton(design0, y, b0, tol, max_iter, func)
+    beta, cur, converged, iters = _discrete_newton(
+        design, y, np.concatenate([b_null, np.zeros(design.p)]), tol, max_iter, func
+    )
+    try:
+        vcov_naive = np.linalg.inv(cur["info"])
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(_DISCRETE_SINGULAR.format(func=func)) from exc
+    if clusters is not None:
+        # statsmodels' cov_cluster: H^-1 M H^-1 * G/(G-1) * (n-1)/(n-k)
+        vcov = corr * vcov_naive @ _discrete_meat(design, y, beta, clusters, n_clusters) @ vcov_naive
+    else:
+        vcov = vcov_naive
+    return beta, vcov_naive, vcov, cur["loglik"], cur0["loglik"], converged and conv0, iters
+
+
+def _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
+    """Run the engine ``engine`` stands for (``"auto"``: statsmodels up to ``DISCRETE_SM_MAX_ROWS`` rows): its
+    name and the estimates of ``_discrete_statsmodels`` / ``_discrete_numpy``."""
+    if engine == "auto":
+        engine = "statsmodels" if design.n <= DISCRETE_SM_MAX_ROWS else "numpy"
+    if engine == "statsmodels":
+        est = _discrete_statsmodels(design, design0, y, b0, tol, max_iter, clusters)
+        return "statsmodels GLM(Binomial, CLogLog) newton", est
+    est = _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func)
+    return "numpy chunked Newton (cloglog)", est
+
+
+def _discrete_data(df: pd.DataFrame, event: str, covariates: list[str], time: str, other_cols: list[str],
+                   func: str):
+    """The checked inputs: event flags, times (>= 0), the covariate matrix (a copy) and the number of events."""
+    cols = [event, time] + covariates + other_cols
+    _require_columns(df, cols, func)
+    _check_missing(df, cols, func)
+    y = _event_array(df, event, func)
+    t = _numeric(df, time, func, "time")
+    neg = int((t < 0).sum())
+    if neg:
+        raise ValueError(f"{func}: time column {time!r} has {neg} negative value(s)")
+    X = _design(df, covariates, func)
+    n_events = _count_events(y, event, func)
+    if n_events == len(y):
+        raise ValueError(f"{func}: every row is an event (column {event!r} is all 1); the model is not identified")
+    return y, t, X, n_events
+
+
+def _baseline_df(baseline_df: int | None, func: str) -> int:
+    """The spline degrees of freedom asked for (``DISCRETE_BASELINE_DF`` when None), checked."""
+    if baseline_df is None:
+        baseline_df = DISCRETE_BASELINE_DF
+    if isinstance(baseline_df, bool) or not isinstance(baseline_df, (int, np.integer)) or baseline_df < 0:
+        raise ValueError(f"{func}: baseline_df must be an integer >= 0, got {baseline_df!r}")
+    return int(baseline_df)
+
+
+def _discrete_strata(df: pd.DataFrame, strata_cols: list[str], y: np.ndarray, func: str):
+    """Stratum codes, count and labels (sorted order); each stratum needs events and non-events."""
+    if not strata_cols:
+        return None, 1, []
+    s_codes, n_strata = _codes(df, strata_cols)
+    # first row of each stratum, for the labels (O(n), no sort of n values)
+    change = np.flatnonzero(np.r_[True, s_codes[1:] != s_codes[:-1]])
+    first = np.empty(n_strata, dtype=np.int64)
+    first[s_codes[change[::-1]]] = change[::-1]
+    labels = [", ".join(str(df[c].iloc[i]) for c in strata_cols) for i in first]
+    ev_by = np.bincount(s_codes[y], minlength=n_strata)
+    rows_by = np.bincount(s_codes, minlength=n_strata)
+    bad = [lab for lab, e, r in zip(labels, ev_by, rows_by) if e == 0 or e == r]
+    if bad:
+        raise ValueError(
+            f"{func}: stratum/strata {bad} of {strata_cols} have no events (or only events); their "
+            "intercept is infinite -- drop those rows or merge strata"
+        )
+    return s_codes, n_strata, labels
+
+
+def _discrete_clusters(df: pd.DataFrame, cluster: str | None, func: str):
+    """Cluster codes and count (None, None without ``cluster``); robust SEs need two clusters at least."""
+    if cluster is None:
+        return None, None
+    clus_codes, n_clusters = _codes(df, [cluster])
+    if n_clusters < 2:
+        raise ValueError(f"{func}: cluster column {cluster!r} has a single value; robust SEs need >= 2 clusters")
+    return clus_codes, n_clusters
+
+
+def _baseline_names(time: str, spline_df: int, labels: list[str]) -> list[str]:
+    """Names of the baseline terms in design order: Intercept, the spline of log1p(time), the strata."""
+    return (
+        ["Intercept"]
+        + ([f"log1p({time})"] if spline_df else [])
+        + [f"rcs{j}(log1p({time}))" for j in range(1, spline_df)]
+        + [f"strata[{lab}]" for lab in labels[1:]]
+    )
+
+
+def _discrete_rank(design: _DiscreteDesign, base_names: list[str], covariates: list[str], time: str,
+                   func: str) -> np.ndarray:
+    """Raise if the design is rank deficient; return the covariates' standard deviations."""
+    # Rank check on the R factor of the whole design, from the R factors of
+    # the chunks (TSQR): _check_rank(R) applies exactly the criterion
+    # _check_rank(X) would (|r_jj| / ||x_j|| < 1e-8) without holding X.
+    Rs = [_r_factor(D) for _, _, D in design.chunks()]
+    R = Rs[0] if len(Rs) == 1 else _r_factor(np.vstack(Rs))
+    try:
+        _check_rank(R, base_names + covariates, func)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (design order: baseline terms {base_names}, then the covariates; a covariate that is "
+            f"constant within strata or a function of {time!r} is collinear with the baseline)"
+        ) from None
+    return np.sqrt((R[:, design.nb:] ** 2).sum(axis=0) / design.n)  # covariates are centred
+
+
+def fit_discrete(
+    df: pd.DataFrame,
+    event: str,
+    covariates: str | Sequence[str],
+    time: str,
+    *,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    baseline_df: int | None = None,
+    alpha: float = 0.05,
+    tol: float = 1e-10,
+    max_iter: int = 50,
+    engine: str = "auto",
+) -> Fit:
+    """Discrete-time (grouped-time) proportional hazards: cloglog binomial GLM on a person-period panel.
+
+    One row per subject per interval at risk (e.g. the account-month panel);
+    ``event`` is 1 on the interval in which the event happened.  The model is
+
+        P(event in interval | at risk) = 1 - exp(-exp(eta)),
+        eta = Intercept [+ stratum] + s(log1p(time)) + X beta.
+
+    If the continuous-time hazard is proportional, h(t | x) = h0(t) exp(x beta),
+    and x is constant within an interval, then this is *exactly* the
+    probability of an event in the interval with the same beta (Prentice &
+    Gloeckler 1978; Allison 1982): exp(coef) is a hazard ratio comparable to
+    ``fit_cox``'s, only the baseline is parametrised differently.  It is the
+    large-data fallback to ``fit_cox`` on the same ``(start, stop]`` panel.
+    Every row counts as one whole interval: a partial first or last month
+    (account start, censoring date) is treated like a full one.  Late entry
+    (left truncation) needs nothing special: a subject simply has no rows
+    before it enters the risk set.
+
+    Parameters
+    ----------
+    df : DataFrame
+    event : str
+        0/1 (or bool) event flag of the interval.
+    covariates : str or list of str
+        Numeric/bool columns (time-varying allowed: one value per row).
+        NaN, constant or non-numeric columns raise, as in ``fit_cox``.
+    time : str
+        Position of the interval on the time axis, >= 0 (e.g. ``tenure_months``
+        = start of the interval).  The baseline log cumulative hazard of an
+        interval is a restricted (natural) cubic spline in log(1 + time) --
+        Royston & Parmar's flexible parametric form, linear in log time beyond
+        the outer knots (Weibull-like tails).
+    strata : str or list of str, optional
+        A separate intercept per stratum (dummy columns, first level in sorted
+        order is the reference); the spline *shape* is shared.  So the
+        baselines of the strata are proportional -- unlike ``fit_cox(strata=)``
+        whose baselines are completely separate.  Every stratum needs at least
+        one event and one non-event row (else its intercept is infinite).
+    cluster : str, optional
+        Cluster id (e.g. ``account_id``): cluster-robust (sandwich) standard
+        errors, statsmodels ``GLM.fit(cov_type="cluster")`` with its default
+        small-sample factor G/(G-1) * (n-1)/(n-k), k = all parameters
+        including the baseline ones (Stata; R ``sandwich::vcovCL`` "HC1").
+        Note ``fit_cox(cluster=)`` follows R's ``coxph`` and has no factor.
+    baseline_df : int, optional
+        Degrees of freedom of the time spline (default ``DISCRETE_BASELINE_DF``
+        = 6): 0 = constant hazard, 1 = linear in log1p(time) (Weibull-like),
+        d >= 2 = d + 1 knots at the 5%, ..., 95% quantiles of log1p(time)
+        among the event rows (merged with a warning if they coincide).
+    alpha : float
+        1 - confidence level of the Wald intervals.
+    tol, max_iter : float, int
+        Newton-Raphson convergence: max |step| <= tol * (1 + max |beta|)
+        (numpy engine) or max |step| <= tol (statsmodels).
+    engine : {"auto", "statsmodels", "numpy"}
+        "statsmodels": ``statsmodels.api.GLM(y, X, family=Binomial(
+        link=CLogLog()))`` fitted with ``method="newton"`` (the reference; it
+        materialises X and holds ~8 copies of it).  "numpy": this module's
+        Newton-Raphson with step halving that streams the design in chunks of
+        ~32 MB and never builds X: memory is the covariate matrix plus a few
+        n-vectors (measured: 1.1 GB above the DataFrame and 45 s at 20M rows,
+        3 covariates, 3 strata, 1M clusters; see ``DISCRETE_SM_MAX_ROWS``).  "auto": statsmodels up to
+        ``DISCRETE_SM_MAX_ROWS`` rows.  Both agree to ~1e-8 (tested).
+
+    Fit
+        ``method`` = "discrete_cloglog".  As ``fit_cox``: ``summary`` is
+        indexed by covariate (baseline terms are not rows) with ``coef, se,
+        hr, ci_low, ci_high, z, p``.  Standard errors are from the observed
+        information (statsmodels' Newton default; R's ``glm`` reports the
+        expected information, which differs slightly for this non-canonical
+        link) or the cluster sandwich (``vcov``).  ``loglik``, ``n`` (rows),
+        ``events``.  ``info``: ``loglik_null`` (the baseline-only model with
+        the same baseline, so 2 (loglik - loglik_null) is the LR statistic
+        for all covariates), ``n_clusters``, ``robust``, ``engine``,
+        ``converged``, ``iterations``, ``alpha``, ``strata``, ``cluster``,
+        ``time``, ``baseline_df`` (used), ``baseline_knots`` (in units of
+        ``time``), ``baseline_terms`` and ``baseline_coef`` (Intercept,
+        spline, strata; covariates centred at their means), ``n_params``,
+        ``cluster_correction``, ``vcov_naive``.
+    """
+    func = "fit_discrete"
+    covariates = _as_list(covariates)
+    strata_cols = _as_list(strata)
+    _check_engine(engine, func)
+    baseline_df = _baseline_df(baseline_df, func)
+    z = _z(alpha)
+    y, t, X, n_events = _discrete_data(df, event, covariates, time, strata_cols + _as_list(cluster), func)
+    n = len(y)
+    s_codes, n_strata, labels = _discrete_strata(df, strata_cols, y, func)
+    clus_codes, n_clusters = _discrete_clusters(df, cluster, func)
+
+    x = np.log1p(t)
+    knots, spline_df = _rcs_knots(x[y], baseline_df, func)
+    X -= X.mean(axis=0)  # X is our own copy; centring changes only the intercept
+    design = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, X)
+    design0 = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, None)
+    nb, k = design.nb, design.k
+    base_names = _baseline_names(time, spline_df, labels)
+    sd = _discrete_rank(design, base_names, covariates, time, func)
+
+    ybar = n_events / n
+    b0 = np.zeros(nb)
+    b0[0] = math.log(-math.log1p(-ybar))
+    corr = None if cluster is None else n_clusters / (n_clusters - 1.0) * (n - 1.0) / (n - k)
+    engine_name, est = _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clus_codes, n_clusters, corr,
+                                        func)
+    beta_all, vn_all, v_all, loglik, loglik_null, converged, iters = est
+
+    beta = beta_all[nb:]
+    vcov_naive = vn_all[nb:, nb:]
+    vcov = v_all[nb:, nb:]
+    _warn_if_infinite(func, converged, max_iter, covariates, beta, sd, vcov_naive, "separation")
+
+    return _ph_fit(
+        "discrete_cloglog", beta, vcov, vcov_naive, covariates, z, loglik=loglik, n=n, events=n_events,
+        info={
+            "loglik_null": float(loglik_null),
+            "n_clusters": None if n_clusters is None else int(n_clusters),
+            "robust": cluster is not None,
+            "engine": engine_name,
+            "converged": bool(converged),
+            "iterations": int(iters),
+            "alpha": float(alpha),
+            "strata": tuple(strata_cols) or None,
+            "cluster": cluster,
+            "time": time,
+            "baseline_df": int(spline_df),
+            "baseline_knots": tuple(np.expm1(knots).tolist()),
+            "baseline_terms": tuple(base_names),
+            "baseline_coef": tuple(beta_all[:nb].tolist()),
+            "n_params": int(k),
+            "cluster_correction": None if corr is None else float(corr),
+        },
+    )
