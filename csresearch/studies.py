@@ -34,8 +34,8 @@ from traitlets import CaselessStrEnum, default
 
 from . import __version__, params as P
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "studies" / "segment_study.ipynb"
+#: the study notebook and the report template ship inside the package (package data), so an installed wheel runs studies
+NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "segment_study.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: seconds one notebook cell may run before the study is failed (a hung kernel must not block the run)
 CELL_TIMEOUT = 3600
@@ -215,9 +215,9 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
     try:
         t = time.perf_counter()
         run_params = {**params, "output_dir": str(tmp.resolve()), "study": name}
-        try:
+        try:  # the kernel works in the study's own folder: nothing depends on where the notebook or the project lies
             pm.execute_notebook(str(notebook), str(tmp / "notebook.ipynb"), parameters=run_params,
-                                cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                cwd=str(tmp.resolve()), kernel_name="python3", progress_bar=False,
                                 kernel_manager_class=IPCKernelManager, start_timeout=120,
                                 execution_timeout=CELL_TIMEOUT)
         except pm.PapermillExecutionError as exc:

@@ -328,7 +328,8 @@ def test_a_study_of_raw_events_runs_in_the_notebook_kernel(tmp_path):
 
 
 def test_the_study_notebook_lists_every_parameter():
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks/studies/segment_study.ipynb", as_version=4)
+    assert studies.NOTEBOOK == ROOT / "csresearch" / "notebooks" / "segment_study.ipynb"
+    nb = nbformat.read(studies.NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
     assert {p.name for p in P.PARAMS} - {"output_dir"} <= names
