@@ -91,8 +91,24 @@ def _cmd_study(args: argparse.Namespace) -> int:
     except DataValidationError as exc:
         print(f"csresearch study: invalid data:\n{exc}", file=sys.stderr)
         return 2
-    outcomes = studies.run(specs, args.out, workers=args.workers)
+    try:
+        out = studies.prepare_out(args.out)
+    except studies.OutputFolderError as exc:
+        print(f"csresearch study: {exc}", file=sys.stderr)
+        return 2
+    outcomes = studies.run(specs, out, workers=args.workers)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a whole number, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (studies run at once), not {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", help="output folder (default: reports)")
     s.add_argument("--segments", default=None, metavar="all|a,b",
                    help="one study per segment (all: every segment found plus an all-segments study)")
-    s.add_argument("--workers", type=int, default=None, help="studies run at once (default: number of cores)")
+    s.add_argument("--workers", type=_workers, default=None, help="studies run at once, 1 or more (default: number of cores)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter for every study (repeatable)")
     s.set_defaults(func=_cmd_study)
 

@@ -3,9 +3,14 @@
 Parameter files (``params/*.yaml``) are read with ``yaml.safe_load``: values are data, never code. They are
 validated *before* a notebook starts (papermill itself only warns about unknown parameters): an unknown key, a
 value of the wrong type or a missing data folder is an error naming the file and the key.
+
+Paths in a params file (:data:`PATH_KEYS`) are relative to the file's own folder, so a study runs the same from any
+working directory; paths typed on the command line (``--data``, ``--set data_dir=...``) are relative to the working
+directory.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +36,7 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     Param("study", "str", None, "study name: folder under the output folder (default: the params file's stem)", True),
-    Param("data_dir", "str", "data/sample", "the data folder (data contract); relative paths are from the working directory"),
+    Param("data_dir", "str", "data/sample", "the data folder (data contract); in a params file relative to the file's folder, on the command line (--data, --set) to the working directory"),
     Param("segment", "str", None, "the segment to study; null studies all segments together, stratified by segment", True),
     Param("as_of", "date", None, "censoring date YYYY-MM-DD; null uses dataset.yaml's or the latest date in the data", True),
     Param("landmark_days", "int_list", [90, 180, 365], "landmarks (days of tenure) for the landmark analysis; the first one is the headline"),
@@ -54,6 +59,8 @@ PARAMS: tuple[Param, ...] = (
     Param("output_dir", "str", ".", "where the notebook writes results.json and figures (set by csresearch study)"),
 )
 BY_NAME = {p.name: p for p in PARAMS}
+#: parameters that are paths: in a params file they are relative to the file's folder
+PATH_KEYS = ("data_dir", "output_dir")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -111,9 +118,8 @@ def validate(values: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in values.items():
         param = BY_NAME.get(key)
         if param is None:
-            close = [n for n in BY_NAME if n.replace("_", "") == str(key).replace("_", "").lower()
-                     or n.startswith(str(key)[:5])]
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            close = suggest(key)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
             problems.append(f"{source}: unknown parameter {key!r}{hint}")
             continue
         norm, problem = _check(param, value)
@@ -126,6 +132,17 @@ def validate(values: dict[str, Any], source: str) -> dict[str, Any]:
     if problems:
         raise ParamsError("\n".join(problems))
     return out
+
+
+def suggest(key: Any, n: int = 3) -> list[str]:
+    """The valid parameter names nearest to an unknown ``key``, nearest first: those about as close as the closest
+    (difflib ratio at least 0.6 and within 0.1 of the best), else those the key begins (``health``)."""
+    text = str(key).strip().lower()
+    scores = sorted(((difflib.SequenceMatcher(None, text, name).ratio(), name) for name in BY_NAME), reverse=True)
+    close = [name for score, name in scores if score >= max(0.6, scores[0][0] - 0.1)]
+    if not close and len(text) >= 4:
+        close = [name for name in BY_NAME if name.startswith(text)]
+    return close[:n]
 
 
 def _check_ranges(p: dict[str, Any], source: str) -> list[str]:
@@ -153,7 +170,19 @@ def _check_ranges(p: dict[str, Any], source: str) -> list[str]:
 
 
 def read(path: str | Path) -> dict[str, Any]:
-    """Read and validate a params YAML file (safe loader). The study name defaults to the file's stem."""
+    """Read and validate a params YAML file (safe loader). The study name defaults to the file's stem.
+
+    Relative paths (:data:`PATH_KEYS`) are resolved from the file's folder (see :func:`read_values`).
+    """
+    path = Path(path)
+    values = read_values(path)
+    values.setdefault("study", path.stem)
+    return validate(values, str(path))
+
+
+def read_values(path: str | Path) -> dict[str, Any]:
+    """Only the keys a params file sets, checked (errors name the file), with its relative paths made absolute
+    from the file's folder. An empty file (or one of comments only) is an error: it is almost always a mistake."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -168,12 +197,17 @@ def read(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ParamsError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if values is None:
-        values = {}
+        raise ParamsError(f"{path}: the params file is empty (nothing but blank lines or comments); "
+                          "give at least one parameter: value line")
     if not isinstance(values, dict):
         raise ParamsError(f"{path}: must be a mapping of parameter: value lines, not a {type(values).__name__}")
     values = dict(values)
-    values.setdefault("study", path.stem)
-    return validate(values, str(path))
+    validate({"study": path.stem, **values}, str(path))  # types first: a path must be a text before it is joined
+    folder = path.resolve().parent
+    for key in PATH_KEYS:
+        if isinstance(values.get(key), str):
+            values[key] = str((folder / Path(values[key]).expanduser()).resolve())
+    return values
 
 
 def parse_override(text: str) -> tuple[str, Any]:

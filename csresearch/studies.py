@@ -34,8 +34,8 @@ from traitlets import CaselessStrEnum, default
 
 from . import __version__, params as P
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "studies" / "segment_study.ipynb"
+#: the study notebook and the report template ship inside the package (package data), so an installed wheel runs studies
+NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "segment_study.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: seconds one notebook cell may run before the study is failed (a hung kernel must not block the run)
 CELL_TIMEOUT = 3600
@@ -82,14 +82,17 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
     """Turn params files, ``--data``, ``--segments`` and ``--set`` overrides into validated study specs.
 
     ``segments="all"`` makes one study per segment found in the data plus an all-segments study; ``"a,b"`` makes
-    those. With ``segments`` the first params file (or the defaults) is the template. Raises ParamsError.
+    those. With ``segments`` the first params file (or the defaults) is the template. Paths in a params file are
+    relative to its folder, ``data`` and ``--set`` paths to the working directory. Raises ParamsError.
     """
     overrides = dict(P.parse_override(s) for s in sets)
+    if overrides:
+        P.validate(overrides, "--set")  # blamed on --set, not on the params file they are merged into
     if data is not None:
         overrides["data_dir"] = data
     templates: list[tuple[dict, str]] = []
     for f in files:
-        values = _raw(f)
+        values = P.read_values(f)
         values.update(overrides)
         values.setdefault("study", Path(f).stem)
         templates.append((values, str(f)))
@@ -128,14 +131,6 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
     return specs
 
 
-def _raw(path: str | Path) -> dict:
-    """The params file's mapping (read and type-checked by params.read, returned with only its own keys)."""
-    P.read(path)  # full validation with the file's own name in messages
-    from ._yaml import safe_load
-
-    return dict(safe_load(Path(path).read_text(encoding="utf-8-sig")) or {})
-
-
 _SEGMENT_CACHE: dict[Path, list[str]] = {}
 
 
@@ -161,6 +156,42 @@ def check_data(specs: Sequence[StudySpec]) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------------------------
+class OutputFolderError(ValueError):
+    """The output folder cannot be created or written; the message names it and says why, in one line."""
+
+
+def prepare_out(out: str | Path) -> Path:
+    """Create the output folder (and its parents) and check that it can be written; raise OutputFolderError."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write the output folder {out}: {_why(out, exc)}") from None
+    return out
+
+
+def _why(out: Path, exc: OSError) -> str:
+    """Plain words for why ``out`` cannot be made or written (no errno codes)."""
+    import errno
+
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {existing or out}"
+    if exc.errno == errno.EROFS:
+        return f"{existing or out} is on a read-only file system"
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    where = f" in {existing}" if existing is not None and existing != out else ""
+    if exc.errno == errno.ENOENT:  # the parents exist (mkdir made them), yet the file system refuses: /proc, /sys
+        return f"no folder can be created{where}"
+    return f"no folder can be created{where} ({(exc.strerror or type(exc).__name__).lower()})"
+
+
 def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = None, notebook: Path = NOTEBOOK,
         progress=sys.stderr) -> list[Outcome]:
     """Run every study (in parallel), then write ``out/index.html``. Returns one Outcome per study."""
@@ -215,9 +246,9 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
     try:
         t = time.perf_counter()
         run_params = {**params, "output_dir": str(tmp.resolve()), "study": name}
-        try:
+        try:  # the kernel works in the study's own folder: nothing depends on where the notebook or the project lies
             pm.execute_notebook(str(notebook), str(tmp / "notebook.ipynb"), parameters=run_params,
-                                cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                cwd=str(tmp.resolve()), kernel_name="python3", progress_bar=False,
                                 kernel_manager_class=IPCKernelManager, start_timeout=120,
                                 execution_timeout=CELL_TIMEOUT)
         except pm.PapermillExecutionError as exc:

@@ -36,8 +36,10 @@ for a seed, and written with pyarrow so that the same arguments give byte-identi
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,7 @@ import pyarrow.parquet as pq
 import yaml
 
 WORLD_VERSION = 1
+DEFAULT_AS_OF = "2026-06-30"
 TABLES = ("accounts", "goals", "goal_progress", "usage")
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -108,7 +111,7 @@ class WorldConfig:
 
     n_accounts: int = 3000
     seed: int = 42
-    as_of: str | None = None  # default 2026-06-30
+    as_of: str | None = None  # default DEFAULT_AS_OF
     first_start: str = "2021-07-01"
     observed_from: str | None = None
     health_score: bool = True
@@ -128,8 +131,32 @@ class WorldConfig:
     goodhart_login_growth: float = 0.04  # logins grow by this share of their level per month
     goodhart_progress: float = -0.15  # Goldilocks step multiplier once the campaign runs (slides back)
 
+    def __post_init__(self) -> None:
+        """Dates are strict YYYY-MM-DD, and a snapshot starts before extraction; errors name the command's options."""
+        as_of = _strict_date(self.as_of, "--as-of") or _dt.date.fromisoformat(DEFAULT_AS_OF)
+        _strict_date(self.first_start, "first_start")  # its order against as_of is checked by simulate
+        observed = _strict_date(self.observed_from, "--observed-from")
+        if observed is not None and observed >= as_of:
+            given = "" if self.as_of else ", the default"
+            raise ValueError(f"--observed-from must be before the extraction date (--as-of {as_of}{given}), "
+                             f"not {observed}: a snapshot starts before it is extracted")
+
     def resolved_as_of(self) -> pd.Timestamp:
-        return pd.Timestamp(self.as_of or "2026-06-30")
+        return pd.Timestamp(self.as_of or DEFAULT_AS_OF)
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _strict_date(value: str | None, name: str) -> _dt.date | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and _DATE.match(value):
+            return _dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValueError(f"{name} must be a date YYYY-MM-DD, not {value!r}")
 
 
 def _day(ts: pd.Timestamp | str) -> int:

@@ -1,4 +1,4 @@
-"""The metric catalog (data/metrics.yaml), its checking, classification by definition and `csresearch classify`."""
+"""The metric catalog (csresearch/metrics/metrics.yaml), its checking, classification by definition and `csresearch classify`."""
 from __future__ import annotations
 
 import json
@@ -37,9 +37,10 @@ def verdict_of(classified: pd.DataFrame, name: str) -> str:
 # the bundled catalog
 
 
-def test_bundled_catalog_is_the_single_file_in_data():
-    assert bundled_catalog_path() == REPO / "data" / "metrics.yaml"
-    assert not list((REPO / "csresearch").rglob("metrics.yaml")), "no second copy inside the package"
+def test_bundled_catalog_is_the_single_file_in_the_package():
+    assert bundled_catalog_path() == REPO / "csresearch" / "metrics" / "metrics.yaml"
+    copies = [p for top in ("csresearch", "data", "notebooks", "params") for p in (REPO / top).rglob("metrics.yaml")]
+    assert copies == [bundled_catalog_path()], "one copy of the catalog, in the package"
 
 
 def test_bundled_catalog_loads_with_the_contract_columns(catalog):

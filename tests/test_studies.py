@@ -35,6 +35,7 @@ def test_bundled_params_files_are_valid():
     for f in files:
         p = P.read(f)
         assert p["study"] == f.stem
+        assert p["data_dir"] == str(ROOT / "data" / "sample")  # relative to the params folder
 
 
 @pytest.mark.parametrize("text, message", [
@@ -71,9 +72,10 @@ def test_overrides_are_typed_yaml_values():
 def test_study_command_rejects_bad_params_before_running(tmp_path, capsys):
     bad = _yaml(tmp_path, "data_dir: no/such/folder\n")
     assert main(["study", str(bad), "--out", str(tmp_path / "out")]) == 2
-    assert "parameter data_dir: no such folder 'no/such/folder'" in capsys.readouterr().err
+    missing = (tmp_path / "no" / "such" / "folder").resolve()  # relative to the params file's folder
+    assert f"parameter data_dir: no such folder '{missing}'" in capsys.readouterr().err
     assert main(["study", "--set", "lag_days=soon", "--out", str(tmp_path / "out")]) == 2
-    assert "--set/--data: parameter lag_days: must be a whole number" in capsys.readouterr().err
+    assert "--set: parameter lag_days: must be a whole number" in capsys.readouterr().err
     assert main(["study", "--segments", "nowhere", "--data", "data/sample", "--out", str(tmp_path / "out")]) == 2
     assert "--segments: nowhere not in sample" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -328,7 +330,8 @@ def test_a_study_of_raw_events_runs_in_the_notebook_kernel(tmp_path):
 
 
 def test_the_study_notebook_lists_every_parameter():
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks/studies/segment_study.ipynb", as_version=4)
+    assert studies.NOTEBOOK == ROOT / "csresearch" / "notebooks" / "segment_study.ipynb"
+    nb = nbformat.read(studies.NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
     assert {p.name for p in P.PARAMS} - {"output_dir"} <= names

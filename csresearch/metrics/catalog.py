@@ -69,20 +69,15 @@ class CatalogError(ValueError):
 
 
 def bundled_catalog_path() -> Path:
-    """The catalog that ships with the workbook: ``<project>/data/metrics.yaml``.
+    """The catalog that ships with the workbook: ``metrics.yaml`` beside this module (package data).
 
-    There is deliberately one copy of the catalog, kept in the project's ``data/`` folder with the
-    other data a study reads, rather than a second copy inside the package: two files would drift
-    apart. The path is resolved relative to the package's parent directory, which is the project
-    root for the editable install the workbook uses (``pip install -e .``, ``make``). A regular
-    (non-editable) wheel does not carry ``data/``; there this raises :class:`FileNotFoundError`
-    and the catalog must be passed explicitly (``load_catalog(path)``, ``csresearch classify PATH``).
+    There is one copy of the catalog, inside the package, so an installed wheel classifies and
+    studies with the same catalog as a checkout. To start a catalog of your own, copy it and pass
+    its path (``load_catalog(path)``, ``csresearch classify PATH``).
     """
-    path = Path(__file__).resolve().parents[2] / "data" / CATALOG_FILE
+    path = Path(__file__).resolve().with_name(CATALOG_FILE)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the bundled metric catalog is not at {path}: it ships in the project's data/ folder, "
-            "which only an editable install (pip install -e .) can see; pass the catalog's path instead")
+        raise FileNotFoundError(f"the bundled metric catalog is missing from the package: {path}")
     return path
 
 
