@@ -1,7 +1,7 @@
 """The metric catalog: reading ``metrics.yaml`` and checking it against the data contract.
 
 A catalog is a YAML list of metric definitions, one mapping per metric (see the header of
-``data/metrics.yaml`` and the "metrics" section of the data contract)::
+``csresearch/metrics/metrics.yaml`` and the "metrics" section of the data contract)::
 
     - name: qualified_leads
       description: Leads the customer's sales team accepts as worth working, per month.
@@ -32,8 +32,8 @@ items of the list) with its name, the field and the line, e.g.
 ``metrics.yaml: entry 7 (cost_per_lead): field owner: 'client' is not one of customer, vendor (line 52)``.
 All of them are raised together as one :class:`CatalogError`.
 
-The bundled catalog lives in a single file, ``data/metrics.yaml`` at the root of the project (next
-to the sample data), not inside the package: see :func:`bundled_catalog_path`.
+The bundled catalog is package data, a single file beside this module (``metrics.yaml``), so an installed copy
+classifies without a checkout: see :func:`bundled_catalog_path`.
 """
 from __future__ import annotations
 
