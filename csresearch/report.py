@@ -253,7 +253,6 @@ def show_summary(r: StudyResults) -> None:
 
 def show_section(result: Result, label: str = "this study") -> None:
     """One analysis as a report section: heading, lead, figures, text and tables, or why it is not there."""
-    import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
     display(Markdown(f"## {result.title}" + (f"\n\n{result.intro}" if result.intro else "")))
@@ -261,8 +260,7 @@ def show_section(result: Result, label: str = "this study") -> None:
         display(Markdown(f"*Not available for {label}: {result.not_estimated}.*"))
         return
     for fig in result.figures:
-        fig.draw()
-        plt.show()
+        show_figure(fig)
     if result.text:
         display(Markdown(result.text))
     for shown in result.shown:
@@ -279,15 +277,29 @@ def show_sections(r: StudyResults) -> None:
 
 def show(r: StudyResults, name: str) -> None:
     """Draw figure ``name`` of a study in a notebook, or say plainly why it is not there."""
-    import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
     fig = r.figure(name)
     if fig is None:
         display(Markdown(f"*Not available for this study ({r.label}); see Methods and caveats for the reason.*"))
         return
-    fig.draw()
-    plt.show()
+    show_figure(fig)
+
+
+def show_figure(fig: Figure) -> None:
+    """Draw a figure and display it as a PNG that carries its description (the report's image alt text)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    ax = fig.draw()
+    figure = ax.figure if hasattr(ax, "figure") else plt.gcf()
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    display({"image/png": buf.getvalue(), "text/plain": f"<{fig.alt}>"}, raw=True,
+            metadata={"image/png": {"alt": fig.alt}})
 
 
 __all__ = ["StudyResults", "run", "run_analysis", "executive_summary", "methods_text", "run_details", "write_results",

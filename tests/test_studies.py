@@ -153,7 +153,7 @@ def test_reports_are_for_readers_offline_and_private(run_all, small_world):
     report = (next(out.glob("*_all")) / "report.html").read_text()
     assert 'class="cs-toc"' in report and "Executive summary" in report and "Methods and caveats" in report
     assert "report.run(" not in report and "import " not in report  # no code
-    assert "churned at <strong>" in report and "95% CI" in report
+    assert "<strong>Outcomes predict retention.</strong>" in report and "times the rate" in report and "95% CI" in report
     assert "In [" not in report  # no prompts
 
 
