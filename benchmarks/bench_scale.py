@@ -39,12 +39,12 @@ def child(kind: str, path: str) -> dict:
     t0 = time.perf_counter()
     out: dict = {}
     if kind == "duckdb_agg":
-        from csresearch.events import aggregate
+        from csresearch.data.events import aggregate
         t0 = time.perf_counter()
         out["rows"] = len(aggregate(Path(path)))
     elif kind == "duckdb_dense":
         # what `load` does: the dense account x month x event grid (zeros included), ids shared with accounts
-        from csresearch.events import aggregate
+        from csresearch.data.events import aggregate
         world = Path(path).parents[1] / "world"
         accounts = pd.read_parquet(world / "accounts.parquet")
         for c in ("start_date", "end_date"):
@@ -53,7 +53,7 @@ def child(kind: str, path: str) -> dict:
         t0 = time.perf_counter()
         out["rows"] = len(aggregate(Path(path), accounts=accounts, as_of=as_of))
     elif kind in ("duckdb_count", "duckdb_scan"):
-        from csresearch.events import connect
+        from csresearch.data.events import connect
         con = connect()
         t0 = time.perf_counter()
         sel = "count(*)" if kind == "duckdb_count" else "sum(length(account_id)), sum(epoch_us(ts)), sum(length(event))"
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if "agg" not in sections:
             sets = []
         lines += ["## Events -> monthly usage", "",
-                  "DuckDB: `csresearch.events.aggregate` (read_parquet on the folder, date_trunc month, GROUP BY, "
+                  "DuckDB: `csresearch.data.events.aggregate` (read_parquet on the folder, date_trunc month, GROUP BY, "
                   "ORDER BY, Arrow result to pandas, one str object per distinct id). pandas: `pd.read_parquet(folder)` + numpy month floor + "
                   "`groupby([account_id, date, event]).size()`. COUNT(*): `SELECT count(*) FROM read_parquet(...)` "
                   "(DuckDB answers it from the Parquet footers, so it reads no column data); full scan: "

@@ -15,7 +15,7 @@ import pytest
 
 from csresearch.cli import main
 from csresearch.data import load, validate
-from csresearch.events import aggregate, find_events
+from csresearch.data.events import aggregate, find_events
 from csresearch.world import EVENT_TYPES, WorldConfig, event_scale, simulate, write, write_events
 
 

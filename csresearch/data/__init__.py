@@ -8,11 +8,11 @@ A folder holds one file per table, ``NAME.csv`` or ``NAME.parquet`` (Parquet win
 ``goal_progress`` (needs goals) and ``usage`` are optional.
 
 ``events`` (``events.parquet``, a folder ``events/`` of Parquet parts, or ``events.csv``) are
-aggregated into the monthly ``usage`` table by :mod:`csresearch.events` (DuckDB, out of core: the
+aggregated into the monthly ``usage`` table by :mod:`csresearch.data.events` (DuckDB, out of core: the
 events never enter pandas) *only when the folder has no usage table*. With both, usage wins and the
 events are reported as present but not read: merging would count the same activity twice when the
 usage was itself derived from the events. Event problems are errors (exit 2), like usage's, and are
-found in DuckDB (see :func:`csresearch.events.check`); events take part in the as_of default
+found in DuckDB (see :func:`csresearch.data.events.check`); events take part in the as_of default
 (latest day of a timestamp, ``events.ts``).
 
 Loaded frames keep the file's row order and every column. Contract columns get their contract
@@ -148,13 +148,13 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     digest = hashlib.sha256()
     events, con = None, None
     if "usage" not in files.tables:
-        from ..events import find_events
+        from .events import find_events
         events, shadow = find_events(folder)
         # find_files already warned about events.csv next to events.parquet
         warnings.extend(p for p in shadow if "events/" in (p.file, events.name))
         if events is not None:
             files.not_read = [n for n in files.not_read if n != events.name]
-            from ..events import connect
+            from .events import connect
             # DuckDB may take 80% of the machine by default; the events are streamed, so a bounded budget
             # (spilling to a private temporary folder when needed) keeps a study's peak memory predictable
             con = connect(memory_limit=EVENTS_MEMORY_LIMIT, spill=True)
@@ -243,7 +243,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
                     if pd.notna(m) and (latest is None or m > latest[0]):
                         latest = (m, f"{table}.{col}")
         if events is not None:
-            from ..events import latest_date
+            from .events import latest_date
             try:
                 ev_latest = latest_date(events, con=con)
             except Exception:  # reported by the events checks below
@@ -275,7 +275,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
 
     n_events = None
     if events is not None:
-        from ..events import check as check_events
+        from .events import check as check_events
         acc_file = raws["accounts"].file if "accounts" in raws else "accounts"
         try:
             ev_errors, n_events = check_events(events, typed.get("accounts"), as_of,
@@ -307,7 +307,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     if not build:
         # validate only: say how many usage rows the events make, without counting them
         if events is not None:
-            from ..events import dense_rows
+            from .events import dense_rows
             report.summary["rows"]["usage"] = dense_rows(events, typed["accounts"], as_of, con=con)
         return report, None
 
@@ -319,7 +319,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     accounts = frames["accounts"]
     usage_frame = None
     if events is not None:
-        from ..events import aggregate as aggregate_events
+        from .events import aggregate as aggregate_events
         usage_frame = aggregate_events(events, con=con, accounts=accounts, as_of=as_of)
         release_memory()
         report.summary["rows"]["usage"] = len(usage_frame)

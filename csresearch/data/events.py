@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data._report import MAX_EXAMPLES, Problem, capped, quote
+from ._report import MAX_EXAMPLES, Problem, capped, quote
 
 __all__ = ["EVENT_COLUMNS", "EventSource", "aggregate", "check", "connect", "dense_rows", "find_events", "latest_date"]
 
