@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 invalid input (data, parameters or arguments), 1 anythi
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,8 +16,12 @@ from . import __version__
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .world import WorldConfig, generate, simulate, write, write_events
 
+    for name, value in (("--attainment-hr", args.attainment_hr), ("--engagement-hr", args.engagement_hr)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a positive hazard ratio, not {value}")
     config = WorldConfig(n_accounts=args.accounts, seed=args.seed, as_of=args.as_of,
-                         observed_from=args.observed_from, health_score=not args.no_health_score)
+                         observed_from=args.observed_from, health_score=not args.no_health_score,
+                         log_hr_attainment=math.log(args.attainment_hr), log_hr_engagement=math.log(args.engagement_hr))
     out = Path(args.out)
     n_events = args.events_per_account_month
     if n_events is None:
@@ -131,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a snapshot export: accounts that churned before this date are left out "
                         "and the date is recorded in dataset.yaml (left truncation)")
     g.add_argument("--no-health-score", action="store_true", help="leave the vendor health score out of usage")
+    g.add_argument("--attainment-hr", dest="attainment_hr", type=float, default=0.20, metavar="HR",
+                   help="planted hazard ratio of churn, goals fully reached versus no progress (default 0.2; 1 plants "
+                        "no attainment effect at all: a null world)")
+    g.add_argument("--engagement-hr", dest="engagement_hr", type=float, default=1.0, metavar="HR",
+                   help="planted hazard ratio of churn per SD of last month's latent engagement, which also drives usage "
+                        "and the speed of progress (default 1: none; below 1 engagement confounds attainment, and only "
+                        "adjusting for usage can take it out)")
     g.add_argument("--events-per-account-month", dest="events_per_account_month", type=float, default=None,
                    metavar="N",
                    help="also write raw events (events/part-*.parquet) averaging N per account-month: session, "

@@ -25,7 +25,7 @@ from ._memory import release_memory
 from .attainment import episodes
 from .cohorts import survival_table
 from .data import Dataset, load
-from .findings import ci_text, level_text
+from .findings import Floors, ci_text, level_text
 from .models import Engine
 from .survival import fit_km
 
@@ -97,6 +97,11 @@ class StudyContext:
     @property
     def alpha(self) -> float:
         return float(self.params["alpha"])
+
+    @cached_property
+    def floors(self) -> Floors:
+        """The data floors below which an estimate is not a finding."""
+        return Floors.from_params(self.params)
 
     @property
     def level(self) -> float:

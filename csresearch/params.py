@@ -40,6 +40,7 @@ PARAMS: tuple[Param, ...] = (
     Param("segment", "str", None, "the segment to study; null studies all segments together, stratified by segment", True),
     Param("as_of", "date", None, "censoring date YYYY-MM-DD; null uses dataset.yaml's or the latest date in the data", True),
     Param("landmark_days", "int_list", [90, 180, 365], "landmarks (days of tenure) for the landmark analysis; the first one is the headline"),
+    Param("landmark_window_days", "int", 365, "prediction window after each landmark: churn within this many days of it is counted, later follow-up is censored"),
     Param("attainment_threshold", "float", 1.0, "attainment at or above which a goal (or account) counts as attained, in (0, 1]"),
     Param("lag_days", "int", 0, "extra days by which attainment is lagged before it explains churn"),
     Param("covariates", "str_list", None, "adjustment covariates (account columns, or log_<column>); null = log_arr when ARR is present", True),
@@ -48,6 +49,10 @@ PARAMS: tuple[Param, ...] = (
     Param("spline_knots", "float_list", [0.25, 0.5, 0.75], "interior knots of the dose-response spline, strictly inside (0, 1)"),
     Param("churn_reductions", "float_list", [0.05, 0.10, 0.20], "relative churn reductions to size a study for"),
     Param("alpha", "float", 0.05, "significance level (two-sided) used for tests, CIs and sample sizes"),
+    Param("margin_hr", "float", 0.9, "smallest effect worth claiming, as a hazard ratio below 1 (its inverse above): an interval inside 0.9-1.11 rules out any effect worth having"),
+    Param("margin_c", "float", 0.01, "smallest gain in C-index worth claiming: an interval below it rules out a gain worth having"),
+    Param("min_events_per_parameter", "int", 10, "data floor: churn events per model term below which an estimate is not estimable"),
+    Param("min_group_accounts", "int", 20, "data floor: accounts each compared group (goals reached, no progress, an attainment level) needs"),
     Param("power", "float", 0.80, "power for the sample-size table"),
     Param("min_cell", "int", 10, "privacy: any group or cell with fewer accounts is suppressed in the report"),
     Param("health_score_metric", "str", None, "usage metric holding a vendor health score to audit (null: no audit)", True),
@@ -151,6 +156,13 @@ def _check_ranges(p: dict[str, Any], source: str) -> list[str]:
         problems.append(f"{source}: parameter attainment_threshold: must be in (0, 1], not {p['attainment_threshold']}")
     if p["lag_days"] < 0:
         problems.append(f"{source}: parameter lag_days: must be 0 or more, not {p['lag_days']}")
+    if not 0 < p["margin_hr"] < 1:
+        problems.append(f"{source}: parameter margin_hr: must be a hazard ratio in (0, 1), not {p['margin_hr']}")
+    if not 0 <= p["margin_c"] < 0.5:
+        problems.append(f"{source}: parameter margin_c: must be in [0, 0.5), not {p['margin_c']}")
+    for key in ("min_events_per_parameter", "min_group_accounts", "landmark_window_days"):
+        if p[key] < 1:
+            problems.append(f"{source}: parameter {key}: must be at least 1, not {p[key]}")
     if any(d <= 0 for d in p["landmark_days"]):
         problems.append(f"{source}: parameter landmark_days: every landmark must be a positive number of days")
     knots = p["spline_knots"]
