@@ -402,3 +402,142 @@ def test_separation_and_non_convergence(small):
     with pytest.warns(RuntimeWarning, match="did not converge"):
         res = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", engine="numpy", max_iter=1)
     assert not res.info["converged"] and res.info["iterations"] == 1
+
+
+# ---------------------------------------------------------------------------
+# 5. exposure: log(exposure) offset for partial intervals
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def partial(small):
+    """``small`` with an exposure column: the event rows' time to the event, a third of the other rows partial."""
+    rng = np.random.default_rng(3)
+    n = len(small)
+    expo = np.where(rng.random(n) < 0.3, rng.uniform(0.02, 1.0, n), 1.0)
+    expo = np.where(small["event"] == 1, small["stop"] - small["start"], expo)
+    return small.assign(exposure=expo)
+
+
+def simulate_partial_rows(n_acc: int, seed: int, beta=(0.5, -0.4), rate=0.03, months=24) -> pd.DataFrame:
+    """Panel whose rows have lengths L (months), constant hazard within a row: P(event) = 1 - exp(-L rate e^{xb}).
+
+    The accounts with x2 = 1 have rows of random length U(0.1, 1) (billed at odd dates), the others whole
+    months: without the exposure the x2 coefficient absorbs log E[L] ~ -0.6.
+    """
+    rng = np.random.default_rng(seed)
+    x2 = rng.binomial(1, 0.5, n_acc).astype(float)
+    L = np.where(x2[:, None] == 1, rng.uniform(0.1, 1.0, (n_acc, months)), 1.0)
+    x1 = rng.normal(size=(n_acc, months))
+    p = -np.expm1(-L * rate * np.exp(beta[0] * x1 + beta[1] * x2[:, None]))
+    ev = rng.random((n_acc, months)) < p
+    first = np.where(ev.any(axis=1), ev.argmax(axis=1), months)
+    keep = (np.arange(months)[None, :] <= first[:, None]).ravel()
+    df = pd.DataFrame({
+        "account_id": np.repeat(np.arange(n_acc), months),
+        "event": ev.ravel().astype(int),
+        "tenure_months": (np.cumsum(L, axis=1) - L).ravel(),
+        "exposure": L.ravel(),
+        "x1": x1.ravel(),
+        "x2": np.repeat(x2, months),
+    })
+    return df[keep].reset_index(drop=True)
+
+
+def cloglog_glm(X, y, offset=None, groups=None):
+    """statsmodels GLM(Binomial, CLogLog) with the offset, Newton from its IRLS estimate; cluster SEs if grouped."""
+    fam = sm.families.Binomial(link=sm.families.links.CLogLog())
+    start = sm.GLM(y, X, family=fam, offset=offset).fit(tol=1e-13).params
+    kw = {} if groups is None else {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
+    return sm.GLM(y, X, family=fam, offset=offset).fit(method="newton", start_params=start, tol=1e-13, **kw)
+
+
+@pytest.mark.parametrize("engine", ["statsmodels", "numpy"])
+def test_exposure_matches_statsmodels_offset(partial, engine):
+    """fit_discrete(exposure=) is statsmodels' GLM(..., offset=log exposure) on the same design."""
+    cov = ["x1", "x2"]
+    res = fit_discrete(partial, "event", cov, "tenure_months", strata="segment", cluster="account_id",
+                       engine=engine, exposure="exposure")
+    assert res.info["exposure"] == "exposure" and res.info["converged"] and res.info["engine"].startswith(engine)
+    X = independent_design(partial, res, cov, strata="segment")
+    y = partial["event"].to_numpy(float)
+    off = np.log(partial["exposure"].to_numpy())
+    ref = cloglog_glm(X, y, off, groups=pd.factorize(partial["account_id"])[0])
+    np.testing.assert_allclose(res.summary["coef"], ref.params[-2:], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(res.summary["se"], ref.bse[-2:], rtol=0, atol=1e-6)
+    assert res.loglik == pytest.approx(ref.llf, abs=1e-6)
+    naive = cloglog_glm(X, y, off)
+    np.testing.assert_allclose(np.sqrt(np.diag(res.info["vcov_naive"])), naive.bse[-2:], rtol=0, atol=1e-6)
+    assert res.info["loglik_null"] == pytest.approx(cloglog_glm(X[:, :-2], y, off).llf, abs=1e-6)
+    # the offset is not a no-op here
+    plain = fit_discrete(partial, "event", cov, "tenure_months", strata="segment", cluster="account_id",
+                         engine=engine)
+    assert plain.info["exposure"] is None and abs(plain.loglik - res.loglik) > 10
+
+
+def test_exposure_engines_agree_in_chunks(partial, monkeypatch):
+    """The offset follows the rows of every chunk (incl. a short last one) of the numpy engine."""
+    kw = dict(strata="segment", cluster="account_id", exposure="exposure")
+    r_sm = fit_discrete(partial, "event", ["x1", "x2"], "tenure_months", engine="statsmodels", **kw)
+    monkeypatch.setattr(sv.discrete, "_DISCRETE_CHUNK_CELLS", 997 * 11)  # 997 rows per chunk
+    r_np = fit_discrete(partial, "event", ["x1", "x2"], "tenure_months", engine="numpy", **kw)
+    np.testing.assert_allclose(r_np.summary["coef"], r_sm.summary["coef"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r_np.summary["se"], r_sm.summary["se"], rtol=1e-7)
+    assert r_np.loglik == pytest.approx(r_sm.loglik, rel=1e-10)
+    assert r_np.info["loglik_null"] == pytest.approx(r_sm.info["loglik_null"], rel=1e-10)
+    np.testing.assert_allclose(r_np.info["baseline_coef"], r_sm.info["baseline_coef"], rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize("engine", ["statsmodels", "numpy"])
+def test_exposure_unit_moves_only_the_intercept(partial, engine):
+    kw = dict(strata="segment", cluster="account_id", engine=engine)
+    args = ("event", ["x1", "x2"], "tenure_months")
+    months = fit_discrete(partial, *args, exposure="exposure", **kw)
+    days = fit_discrete(partial.assign(days=partial["exposure"] * 30.4375), *args, exposure="days", **kw)
+    np.testing.assert_allclose(days.summary["coef"], months.summary["coef"], rtol=1e-7)
+    np.testing.assert_allclose(days.summary["se"], months.summary["se"], rtol=1e-6)
+    assert days.loglik == pytest.approx(months.loglik, rel=1e-10)
+    b_m, b_d = np.array(months.info["baseline_coef"]), np.array(days.info["baseline_coef"])
+    assert b_d[0] == pytest.approx(b_m[0] - np.log(30.4375), abs=1e-6)
+    np.testing.assert_allclose(b_d[1:], b_m[1:], rtol=1e-6, atol=1e-8)
+    # an exposure of one everywhere is the model without exposure
+    ones = fit_discrete(partial.assign(one=1.0), *args, exposure="one", **kw)
+    plain = fit_discrete(partial, *args, **kw)
+    np.testing.assert_allclose(ones.summary.to_numpy(), plain.summary.to_numpy(), rtol=1e-10)
+    assert ones.loglik == pytest.approx(plain.loglik, rel=1e-12)
+
+
+def test_exposure_recovers_the_hazard_ratio_of_partial_rows():
+    """Rows of different lengths: with the exposure the planted log hazard ratios come back; without, x2 (whose
+    rows are shorter) is biased by about log E[L] = log 0.55."""
+    truth = np.array([0.5, -0.4])
+    df = simulate_partial_rows(4000, seed=8, beta=truth)
+    kw = dict(cluster="account_id", engine="numpy")
+    res = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", exposure="exposure", **kw)
+    err = (res.summary["coef"].to_numpy() - truth) / res.summary["se"].to_numpy()
+    assert np.all(np.abs(err) < 3), err
+    plain = fit_discrete(df, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert plain.summary.loc["x2", "coef"] - truth[1] < -0.4
+    assert abs(plain.summary.loc["x2", "coef"] - truth[1]) > 10 * abs(res.summary.loc["x2", "coef"] - truth[1])
+
+
+def test_exposure_errors(partial):
+    f = fit_discrete
+    args = ("event", ["x1", "x2"], "tenure_months")
+    with pytest.raises(KeyError, match="nope"):
+        f(partial, *args, exposure="nope")
+    for value in (0.0, -0.5):
+        bad = partial.copy()
+        bad.loc[[2, 7], "exposure"] = value
+        with pytest.raises(ValueError, match=r"exposure column 'exposure' has 2 non-positive value\(s\) \(zero or "
+                                             rf"negative\) out of {len(bad)} rows"):
+            f(bad, *args, exposure="exposure")
+    bad = partial.copy()
+    bad.loc[[1, 4, 9], "exposure"] = np.nan
+    with pytest.raises(ValueError, match=r"column 'exposure' has 3 missing value\(s\)"):
+        f(bad, *args, exposure="exposure")
+    bad.loc[[1, 4, 9], "exposure"] = np.inf
+    with pytest.raises(ValueError, match=r"exposure column 'exposure' has 3 non-finite"):
+        f(bad, *args, exposure="exposure")
+    with pytest.raises(TypeError, match=r"exposure column 'segment' has non-numeric"):
+        f(partial, *args, exposure="segment")
