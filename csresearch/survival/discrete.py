@@ -491,7 +491,11 @@ def fit_discrete(
         not depend on it.  The offset enters the linear
         predictor of both engines, the null model, the score and
         information, the cluster sandwich and the log-likelihood; None (the
-        default) gives exactly the fit without it.
+        default) gives exactly the fit without it.  An event row's ``stop``
+        is the event time, so its exposure is the time to the event: the
+        log-likelihood then holds ~sum(log exposure) over the event rows and
+        is comparable only between fits with the same exposure (no LR test
+        of a fit with exposure against one without).
 
     Fit
         ``method`` = "discrete_cloglog".  As ``fit_cox``: ``summary`` is
