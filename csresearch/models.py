@@ -3,6 +3,7 @@
 * :class:`Engine` — fits the panel models with a study's ``alpha`` and Cox row limit (Cox up to the limit, the
   discrete-time cloglog model above it). A study's context holds one; functions that fit take it.
 * :func:`model_frame` — the lean copy of the panel a model needs (keys, columns, account covariates).
+* :func:`panel_exposure` — each account-month row's length in months, the discrete-time model's exposure.
 * :func:`account_covariates` — adjustment covariates from the accounts table (``log_arr`` by default).
 * :func:`strata_of` — stratify by segment when a frame holds several.
 * :func:`usage_features` — ``log(1 + usage)`` columns of the panel.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .attainment import DAYS_PER_MONTH
 from .survival import Fit, fit_cox, fit_discrete
 
 if TYPE_CHECKING:
@@ -34,6 +36,17 @@ COX_MAX_ROWS = 5_000_000
 MAX_ABS_COEF = 10.0
 #: the panel columns every churn model on it needs
 PANEL_KEYS = ("account_id", "segment", "start", "stop", "event", "tenure_months")
+#: the column of the discrete-time model's exposure, a row's length in months (:func:`panel_exposure`)
+EXPOSURE = "exposure"
+
+
+def panel_exposure(frame: pd.DataFrame) -> np.ndarray:
+    """Each account-month row's length at risk in months, ``(stop - start) / (365.25 / 12)``: ~1 for a whole
+    month, less for a partial first or last month or a late entry (tenure in days, as
+    :func:`csresearch.attainment.episodes` writes them)."""
+    out = np.subtract(frame["stop"].to_numpy(dtype=float), frame["start"].to_numpy(dtype=float))
+    out /= DAYS_PER_MONTH
+    return out
 
 
 @dataclass(frozen=True)
@@ -48,12 +61,18 @@ class Engine:
 
         Up to ``cox_max_rows`` rows: Cox on the ``(start, stop]`` rows (:func:`csresearch.survival.fit_cox`).
         Above: the discrete-time cloglog GLM on the same rows (:func:`csresearch.survival.fit_discrete`, spline
-        baseline in ``tenure_months``, one baseline level per stratum), which estimates the same hazard ratios
-        at a fraction of the cost; ``Fit.method`` says which (``"cox"`` or ``"discrete_cloglog"``).
+        baseline in ``tenure_months``, one baseline level per stratum, each row's length in months as its
+        exposure, so partial months count for what they are), which estimates the same hazard ratios at a
+        fraction of the cost; ``Fit.method`` says which (``"cox"`` or ``"discrete_cloglog"``). The exposure is
+        the frame's :data:`EXPOSURE` column when it has one, else :func:`panel_exposure` of its ``start`` and
+        ``stop``, added to a shallow copy: the caller's frame is neither changed nor copied.
         """
         if len(frame) > self.cox_max_rows:
+            if EXPOSURE not in frame.columns:
+                frame = frame.copy(deep=False)  # shares the columns' data; the new column is the copy's alone
+                frame[EXPOSURE] = panel_exposure(frame)
             return fit_discrete(frame, "event", list(covariates), "tenure_months", strata=strata, cluster="account_id",
-                                alpha=self.alpha)
+                                alpha=self.alpha, exposure=EXPOSURE)
         return fit_cox(frame, "stop", "event", list(covariates), entry="start", strata=strata, cluster="account_id",
                        alpha=self.alpha)
 
