@@ -603,14 +603,13 @@ def truncated_world(tmp_path_factory):
 def test_exposure_on_a_left_truncated_world_is_cox(truncated_world):
     """A snapshot from 2024-01-01: the accounts already running enter on 2023-12-31, so their first row is one
     day long (a whole month without the exposure).  With the exposure the coefficient is Cox's within one Cox
-    SE, and on this world closer to it than without (0.003 against 0.009 Cox SE away: the exposure moves the
-    attainment coefficient by ~0.001 here; on other seeds either fit can be the closer, both within 0.2 SE)."""
+    SE.  (Which of the two discrete fits is the closer to Cox varies with the seed: both are within 0.2 SE, the
+    exposure moving the attainment coefficient by ~0.001; the simulation test above is where the offset shows.)"""
     frame = truncated_world
     e = panel_exposure(frame)
     assert (e < 0.1).mean() > 0.01 and (e < 0.9).mean() > 0.03  # the entry rows, the churn months
     c = attainment_coefs(frame)
     assert abs(c["exposure"] - c["cox"]) < c["se_cox"]
-    assert abs(c["exposure"] - c["cox"]) < abs(c["plain"] - c["cox"])
 
 
 def test_exposure_on_the_default_world_is_cox():
