@@ -169,6 +169,37 @@ def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) ->
     return names
 
 
+def usage_history(panel: pd.DataFrame, metrics: Iterable[str]) -> list[str]:
+    """Add ``hist_<metric>`` = log(1 + mean usage over the account's completed periods so far) columns to
+    ``panel``; return their names.
+
+    The panel's ``usage_<metric>`` of a row is the last completed period before the row starts, so the running
+    mean up to and including the row uses only what was known at its start. With last month's usage it measures
+    an account's lasting engagement better than one noisy month can (periods without a value are skipped; NaN
+    until the first value).
+    """
+    acc = pd.factorize(panel["account_id"])[0]
+    order = np.lexsort((panel["start"].to_numpy(), acc))
+    acc_o = acc[order]
+    first = np.r_[True, acc_o[1:] != acc_o[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(acc_o)), 0))
+    names = []
+    for m in metrics:
+        v = panel[f"usage_{m}"].to_numpy(float)[order]
+        known = ~np.isnan(v)
+        s = np.cumsum(np.where(known, v, 0.0))
+        n = np.cumsum(known)
+        before_s = np.where(group_start > 0, s[group_start - 1], 0.0)
+        before_n = np.where(group_start > 0, n[group_start - 1], 0)
+        count = n - before_n
+        mean = np.divide(s - before_s, count, out=np.full(len(v), np.nan), where=count > 0)
+        out = np.empty(len(v))
+        out[order] = np.log1p(np.clip(mean, 0, None))
+        panel[f"hist_{m}"] = out
+        names.append(f"hist_{m}")
+    return names
+
+
 def effect(fit: Fit, term: str = "attainment") -> dict:
     """``{hr, ci_low, ci_high, p, coef, se}`` of ``term``; an AnalysisError when the fit has no finite estimate."""
     row = fit.summary.loc[term]

@@ -124,7 +124,7 @@ def test_results_carry_findings_with_verdicts(smb):
     assert {"attainment_effect", "outcomes_vs_usage", "partial_value", "health_score"} <= set(found)
     for f in found.values():
         assert FINDING_KEYS <= set(f) and f["verdict"] in VERDICTS and f["claim"]
-    tv = smb.results["attainment_effect"]["time_varying"]
+    tv = smb.results["attainment_effect"]["usage_adjusted"]  # the headline: adjusted for usage when there is usage
     head = found["attainment_effect"]
     assert (head["estimate"], head["ci_low"], head["ci_high"]) == (tv["hr"], tv["ci_low"], tv["ci_high"])
     assert head["verdict"] == "supported"  # the sample plants HR 0.2

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from . import (attainment_effect, cohort_retention, goodhart, health_score, maturity, metric_roles, outcomes_vs_usage,
                partial_value, retention_by_attainment, segment_effects, study_design)
-from .attainment_effect import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
+from ..attainment_models import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
 from .outcomes_vs_usage import usage_vs_outcome
 from .partial_value import dose_response
 from .retention_by_attainment import attainment_km

@@ -11,8 +11,8 @@ from scipy import stats
 from .. import plots
 from ..attainment import episodes
 from ..findings import Claim, judge, not_estimable, p_text
-from ..models import DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, effect, model_frame, require_events, \
-    require_goals, strata_of
+from ..attainment_models import attainment_frame
+from ..models import DEFAULT_ENGINE, AnalysisError, Engine, effect, require_events, require_goals, strata_of
 from ..result import Figure, Result
 from ._gates import goals_reason
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 NAME = "partial_value"
 TITLE = "Partial value: attainment as a dose"
 INTRO = ("Is partial progress worth something, or only full attainment? The curve shows the churn hazard at each level "
-         "of attainment relative to no progress (a spline, with its {level} band), next to the straight-line model.")
+         "of attainment relative to no progress (a spline, with its {level} band), next to the straight-line model, "
+         "comparing accounts of the same tenure, ARR and product usage, as the headline does.")
 
 CLAIM = Claim(
     "partial_value",
@@ -42,13 +43,14 @@ CLAIM = Claim(
 
 def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), covariates: Sequence[str] | None = None,
                   lag_days: int = 0, panel: pd.DataFrame | None = None, grid_points: int = 101,
-                  engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+                  engine: Engine = DEFAULT_ENGINE, usage_metrics: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Partial attainment as a dose: hazard ratio versus attainment 0 along a natural cubic spline.
 
     The spline is patsy's ``cr`` with the given interior ``knots`` and boundary knots 0 and 1, centred (the
     Cox model has no intercept). A likelihood-ratio test compares it with the linear model (linear is nested
     in the natural spline). The curve's interval (at the engine's alpha) uses the delta method with the robust
-    covariance.
+    covariance. With ``usage_metrics`` both models also hold usage (last month's and the mean so far), as the
+    headline does.
 
     Returns the curve ``attainment, hr, ci_low, ci_high, linear_hr`` and
     ``{knots, lr_nonlinearity_p, lr_statistic, lr_df, hr_at: {0.25, 0.5, 0.75, 1.0}, ci_at: {...}, linear}``.
@@ -58,8 +60,8 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     if not knots or any(not 0 < k < 1 for k in knots) or sorted(set(knots)) != knots:
         raise AnalysisError(f"spline knots must be increasing and strictly inside (0, 1), not {knots}")
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
-    cov, names, _ = account_covariates(ds, covariates)
-    ep = model_frame(ep, ["attainment"], rows=ep["attainment"].notna(), covariates=cov)
+    ep, names, features, _ = attainment_frame(ds, ep, covariates, usage_metrics)
+    names = [*names, *features]
     require_events(ep, "event", "dose-response", minimum=len(knots) + 3)
     info, cols = _spline_columns(ep, knots)
     strata = strata_of(ep)
@@ -83,7 +85,8 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     at = {f"{a:g}": float(np.interp(a, grid, curve["hr"])) for a in points}
     ci_at = {f"{a:g}": [float(np.interp(a, grid, curve["ci_low"])), float(np.interp(a, grid, curve["ci_high"]))]
              for a in points}
-    return curve, {"knots": knots, "lr_nonlinearity_p": float(stats.chi2.sf(statistic, df)),
+    return curve, {"knots": knots, "n_events": int(ep["event"].sum()), "n_params": len(cols) + len(names),
+                   "lr_nonlinearity_p": float(stats.chi2.sf(statistic, df)),
                    "lr_statistic": float(statistic), "lr_df": int(df), "hr_at": at, "ci_at": ci_at,
                    "linear": effect(linear)}
 
@@ -122,21 +125,29 @@ def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
 
 
 def run(ctx: "StudyContext") -> Result:
+    usage = [m for m in (ctx.usage_metrics or []) if f"usage_{m}" in ctx.panel.columns] or None
     curve, info = dose_response(ctx.ds, knots=ctx["spline_knots"], covariates=ctx["covariates"], panel=ctx.panel,
-                                engine=ctx.engine)
+                                engine=ctx.engine, usage_metrics=usage)
+    info["usage_adjusted_for"] = usage or []
     res = Result(NAME, TITLE, record={"dose_response": info}, tables={"dose_response": curve})
     res.figures.append(Figure("dose_response", lambda: plots.dose_response(curve, level=ctx.level),
                               alt="Hazard ratio of churn by attainment relative to no progress: spline with its "
                                   "confidence band and the straight-line model"))
     half = info["hr_at"]["0.5"]
     lo, hi = info["ci_at"]["0.5"]
+    reason = ctx.floors.reason(events=info["n_events"], parameters=info["n_params"])
     finding = judge(CLAIM, estimate=half, ci_low=lo, ci_high=hi, null=1.0, direction="below", level=ctx.level,
-                    method="natural cubic spline in attainment, hazard ratio at 0.5 versus 0 (delta-method interval)")
+                    margin=ctx["margin_hr"], reason=reason,
+                    method="natural cubic spline in attainment, hazard ratio at 0.5 versus 0 (delta-method interval)"
+                           + ("; adjusted for usage" if usage else ""))
     res.findings = [finding]
     at = info["hr_at"]
     shape = ("bends: the test of a straight line against the curve is significant"
              if info["lr_nonlinearity_p"] < ctx.alpha else
              "is close to a straight line on the log scale (no significant bend)")
+    if finding.verdict == "not_estimable":
+        res.text = finding.claim
+        return res
     res.text = (f"Relative to no progress, the churn hazard is {at['0.25']:.2f} times as high at a quarter of the way "
                 f"to the goals, {at['0.5']:.2f} at halfway and {at['1']:.2f} at full attainment. {finding.claim} The "
                 f"curve {shape}; likelihood-ratio p {p_text(info['lr_nonlinearity_p'])}.")

@@ -2,8 +2,8 @@
 
 A small segment's own estimate rests on few churn events and swings widely; the whole book's estimate ignores
 that segments may differ. Partial pooling takes the middle road: a random-effects meta-analysis of the
-per-segment log hazard ratios (DerSimonian-Laird, :func:`statsmodels.stats.meta_analysis.combine_effects`) gives the
-pooled effect and the spread between segments (tau²); each segment's empirical-Bayes estimate is its own estimate
+per-segment log hazard ratios (:func:`statsmodels.stats.meta_analysis.combine_effects`) gives the
+pooled effect and the spread between segments (tau², Paule-Mandel); each segment's empirical-Bayes estimate is its own estimate
 pulled toward the pooled one, the more so the less precise it is. Cochran's Q tests whether the segments differ.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..findings import Claim, judge, p_text
 from ..models import AnalysisError
 from ..result import Figure, Result
 from ._gates import goals_reason
-from .attainment_effect import time_varying_effect
+from ..attainment_models import time_varying_effect
 
 if TYPE_CHECKING:
     from ..context import StudyContext
@@ -53,9 +53,9 @@ def pool(table: pd.DataFrame, *, alpha: float = 0.05) -> tuple[pd.DataFrame, dic
     """
     if len(table) < 2:
         raise AnalysisError("fewer than two segments have an estimate, so there is nothing to pool")
-    res = combine_effects(table["coef"].to_numpy(float), table["se"].to_numpy(float) ** 2, method_re="chi2",
+    res = combine_effects(table["coef"].to_numpy(float), table["se"].to_numpy(float) ** 2, method_re="iterated",
                           alpha=alpha, row_names=list(table["segment"]))
-    mu, var_mu, tau2 = float(res.mean_effect_re), float(res.var_re), float(res.tau2)
+    mu, var_mu, tau2 = float(res.mean_effect_re), float(res.var_eff_w_re), float(res.tau2)
     from scipy import stats
 
     z = stats.norm.ppf(1 - alpha / 2)
@@ -71,7 +71,7 @@ def pool(table: pd.DataFrame, *, alpha: float = 0.05) -> tuple[pd.DataFrame, dic
     summary = {"hr": math.exp(mu), "ci_low": math.exp(mu - z * math.sqrt(var_mu)),
                "ci_high": math.exp(mu + z * math.sqrt(var_mu)), "tau2": tau2, "q": q, "q_df": df,
                "q_p": float(chi2.sf(q, df)), "i2": float(max(0.0, (q - df) / q)) if q > 0 else 0.0,
-               "method": "random-effects meta-analysis of per-segment log hazard ratios (DerSimonian-Laird), "
+               "method": "random-effects meta-analysis of per-segment log hazard ratios (Paule-Mandel between-segment variance), "
                          "empirical-Bayes shrinkage per segment, Cochran's Q"}
     return out, summary
 
