@@ -378,11 +378,11 @@ def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
 
     rows = []
     for o in outcomes:
-        tv = ((o.results or {}).get("attainment_effect") or {}).get("time_varying") or {}
-        if o.ok and tv.get("hr") is not None:
+        head = next((f for f in (o.results or {}).get("findings", []) if f["id"] == "attainment_effect"), {})
+        if o.ok and head.get("verdict") not in (None, "not_estimable"):  # below the data floors: no point to draw
             seg = o.results.get("segment") or "all segments"
-            rows.append({"label": f"{seg} ({o.results['n_accounts'] or 0:,} accounts)", "hr": tv["hr"],
-                         "ci_low": tv["ci_low"], "ci_high": tv["ci_high"]})
+            rows.append({"label": f"{seg} ({o.results['n_accounts'] or 0:,} accounts)", "hr": head["estimate"],
+                         "ci_low": head["ci_low"], "ci_high": head["ci_high"]})
     if not rows:
         return None
     ax = forest(pd.DataFrame(rows), title="Churn hazard ratio, goals fully reached vs no progress, by segment")
@@ -390,6 +390,16 @@ def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
     ax.figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(ax.figure)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _pooled_by_segment(outcomes: Sequence[Outcome]) -> dict[str, dict]:
+    """Each segment's partially pooled estimate, from an all-segments study of the same run (if there is one)."""
+    for o in outcomes:
+        seg = ((o.results or {}).get("segment_effects") or {}).get("segments") if o.ok else None
+        if seg:
+            return {s["segment"]: {"hr": s["pooled_hr"], "ci_low": s["pooled_ci_low"], "ci_high": s["pooled_ci_high"]}
+                    for s in seg}
+    return {}
 
 
 def _fmt_effect(e: dict | None) -> str:
@@ -406,10 +416,18 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
     rows = []
     levels = sorted({1 - float((o.results or {}).get("parameters", {}).get("alpha", 0.05)) for o in outcomes if o.ok})
     level = " / ".join(f"{lv * 100:g}%" for lv in levels) or "95%"
+    pooled = _pooled_by_segment(outcomes)
     for o in outcomes:
         if o.ok and o.results:
             r = o.results
             eff = r["attainment_effect"]
+            found = {f["id"]: f for f in r.get("findings", [])}
+            head = found.get("attainment_effect") or {}
+            headline = (_fmt_effect({"hr": head.get("estimate"), "ci_low": head.get("ci_low"),
+                                     "ci_high": head.get("ci_high")}) if head.get("verdict") != "not_estimable"
+                        else "not estimable")
+            seg_pooled = (pooled.get(r.get("segment")) if r.get("segment") is not None
+                          else (r.get("segment_effects") or {}))
             c = r["usage_vs_outcome"]["c_index"]
             cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
                     else "not estimated")
@@ -420,8 +438,8 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
             n_churn = f"{r['n_churned']:,}" if r["n_churned"] is not None else "suppressed"
             rows.append(f"<tr><td><a href=\"{esc(o.name)}/report.html\">{esc(o.name)}</a></td>"
                         f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{n_acc}</td>"
-                        f"<td class=n>{n_churn}</td><td>{esc(verdict)}</td><td>{_fmt_effect(eff['time_varying'])}</td>"
-                        f"<td>{_fmt_effect(eff['landmark'])}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
+                        f"<td class=n>{n_churn}</td><td>{esc(verdict)}</td><td>{headline}</td>"
+                        f"<td>{_fmt_effect(seg_pooled)}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
                         f"<td>{esc(warn)}</td><td class=status>ok ({o.seconds:.0f} s)</td></tr>")
         else:
             rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=9>{esc(o.error or 'failed')}</td>"
@@ -450,10 +468,13 @@ says what each study's evidence supports: a claim is made only when its interval
 <h2>Attainment effect by segment</h2>
 {figure}
 <h2>Key numbers</h2>
-<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th><th>HR, time-varying</th>
-<th>HR, landmark</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both</th><th>caveats</th><th>status</th></tr></thead>
+<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th><th>HR, headline</th>
+<th>HR, partially pooled</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both (in-sample)</th><th>caveats</th><th>status</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
-<p class=note>The naive column uses final attainment as if known from the start; it is shown only to expose immortal-time bias.</p>
+<p class=note>The headline hazard ratio is adjusted for tenure, ARR and product usage, and shown only when the study's data
+floors are met. The partially pooled column is each segment's estimate pulled toward the all-segments random-effects
+estimate, the more the fewer churn events it rests on (from the all-segments study; on its own row, the pooled estimate).
+The naive column uses final attainment as if known from the start; it is shown only to expose immortal-time bias.</p>
 <h2>Run details</h2>
 <table><tbody>
 <tr><th>finished</th><td>{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</td></tr>
