@@ -152,7 +152,7 @@ def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence
     attainment; its contrast is reported up to the highest level of :data:`LEVELS` that at least
     ``min_group_accounts`` accounts had reached by the landmark (``contrast_to``; 1 when enough had fully reached
     their goals), against no progress, which needs as many accounts: a contrast beyond the data would be an
-    extrapolation. Below that, an AnalysisError says why. With ``panel`` and ``usage_metrics`` the model also holds
+    extrapolation. Below that ``contrast`` is None and ``contrast_reason`` says why. With ``panel`` and ``usage_metrics`` the model also holds
     the usage known at the landmark (the panel row that covers it: last month's usage and the mean so far);
     accounts without it are left out.
 
@@ -179,19 +179,25 @@ def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence
     n_none = int((att <= 0).sum())
     reached = {lv: int((att >= lv - 1e-9).sum()) for lv in LEVELS}
     top = max((lv for lv, n in reached.items() if n >= min_group_accounts), default=None)
+    contrast_reason = None
     if top is None or n_none < min_group_accounts:
         who = (f"{n_none} accounts with no progress" if n_none < min_group_accounts else
                f"{reached[LEVELS[0]]} accounts a tenth of the way to their goals")
-        raise AnalysisError(f"landmark {landmark_days:g} days: only {who} by then, fewer than the "
-                            f"{min_group_accounts} a comparison needs")
+        contrast_reason = (f"only {who} by day {landmark_days:g}, fewer than the {min_group_accounts} a comparison "
+                           "needs")
     entry = "entry_after" if (lm["entry_after"] > 0).any() else None
     fit = engine.cox(lm, "time", "event", ["attainment", *names, *features], entry=entry, strata=strata_of(lm))
     out = {"landmark_days": float(landmark_days), "window_days": None if window_days is None else float(window_days),
            **effect(fit)}
     z = stats.norm.ppf(1 - engine.alpha / 2)
-    out["contrast"] = {"to": top, "hr": math.exp(out["coef"] * top), "ci_low": math.exp((out["coef"] - z * out["se"]) * top),
-                       "ci_high": math.exp((out["coef"] + z * out["se"]) * top), "accounts_at_level": reached[top],
-                       "accounts_none": n_none}
+    if contrast_reason is None:
+        out["contrast"] = {"to": top, "hr": math.exp(out["coef"] * top),
+                           "ci_low": math.exp((out["coef"] - z * out["se"]) * top),
+                           "ci_high": math.exp((out["coef"] + z * out["se"]) * top), "accounts_at_level": reached[top],
+                           "accounts_none": n_none}
+    else:
+        out["contrast"], out["contrast_reason"] = None, contrast_reason
+        top = 1.0
     window = "until the data ends" if window_days is None else f"in the {window_days:g} days after it"
     out.update({"n_at_risk": int(len(lm)), "n_events": int(lm["event"].sum()), "covariates": names,
                 "usage_adjusted_for": [f[4:] for f in features if f.startswith("log_")],

@@ -213,7 +213,7 @@ def headline_finding(ctx: "StudyContext", e: dict):
 
 def landmark_finding(ctx: "StudyContext", lm: dict):
     c = lm.get("contrast") or {}
-    reason = lm.get("not_estimated") or ctx.floors.reason(
+    reason = lm.get("not_estimated") or lm.get("contrast_reason") or ctx.floors.reason(
         events=lm.get("n_events"), parameters=lm.get("n_params", 1))
     return judge(LANDMARK_CLAIM, estimate=c.get("hr"), ci_low=c.get("ci_low"), ci_high=c.get("ci_high"), null=1.0,
                  direction="below", level=ctx.level, margin=ctx["margin_hr"], reason=reason,
