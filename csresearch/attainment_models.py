@@ -97,7 +97,8 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     discrete = fit.method == "discrete_cloglog"
     if discrete:
         method = (f"discrete-time proportional hazards (cloglog GLM on {len(ep):,} account-months, more than the "
-                  f"Cox limit of {engine.cox_max_rows:,}), spline baseline in tenure, robust SE by account")
+                  f"Cox limit of {engine.cox_max_rows:,}), log-exposure offset for partial months, spline baseline in "
+                  "tenure, robust SE by account")
     else:
         method = "Cox, counting process (start, stop], Efron ties, robust SE by account"
     if features:

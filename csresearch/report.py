@@ -173,8 +173,9 @@ def _model_sentence(r: StudyResults) -> str:
                 "on, the model is its discrete-time equivalent: a complementary log-log regression of churn in each "
                 "account-month, with a smooth baseline churn rate over tenure"
                 + (" and a baseline level per segment" if pooled else "")
-                + ". Its hazard ratio means the same as Cox's, and its standard errors allow for the repeated months of "
-                "one account (robust, clustered by account).")
+                + ", each month weighted by the share of it the account was at risk (a partial first or last month "
+                "counts in proportion). Its hazard ratio means the same as Cox's, and its standard errors allow for the "
+                "repeated months of one account (robust, clustered by account).")
     return ("A Cox model on these monthly intervals compares accounts of the same tenure; its standard errors allow "
             "for the repeated months of one account (robust, clustered by account)"
             + (", and each segment keeps its own baseline churn rate (stratified)." if pooled else "."))
