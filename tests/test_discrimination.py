@@ -1,13 +1,41 @@
-"""Out-of-sample discrimination and calibration: the estimators against brute force."""
+"""Out-of-sample discrimination and calibration: the estimators against brute force, and the analysis on the sample
+(planted attainment effect) and on a world where attainment has no effect."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from csresearch import params as P
+from csresearch import plots
+from csresearch.analyses import REGISTRY, discrimination, outcomes_vs_usage
+from csresearch.context import StudyContext
+from csresearch.models import AnalysisError
 from csresearch.survival import (bootstrap_concordance, breslow_baseline, brier_score, calibration_fit,
                                  calibration_table, concordance, cumulative_dynamic_auc, cumulative_hazard_at,
                                  grouped_folds, ipcw_weights)
+from csresearch.world import WorldConfig, generate
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _ctx(data_dir=SAMPLE, **kw) -> StudyContext:
+    values = {"data_dir": str(data_dir), "study": "t", "health_score_metric": "health_score", **kw}
+    return StudyContext.build(P.validate(values, "test"))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ctx = _ctx()
+    return ctx, discrimination.run(ctx)
+
+
+@pytest.fixture(scope="module")
+def enterprise():
+    return _ctx(segment="enterprise")
+
 
 def _censored(n=300, seed=0, ties=True):
     rng = np.random.default_rng(seed)
@@ -148,3 +176,100 @@ def test_folds_keep_every_row_of_an_account_together_and_spread_churners():
     assert np.ptp(per_account.loc[per_account["churned"] == 1, "fold"].value_counts().to_numpy()) <= 1
     assert (grouped_folds(f["account_id"], 5, seed=3, balance=churned) == fold).all()
     assert not (grouped_folds(f["account_id"], 5, seed=4, balance=churned) == fold).all()
+
+
+# ---------------------------------------------------------------------------------------------- the analysis
+def test_the_analysis_is_one_module_and_one_registry_line_after_outcomes_vs_usage():
+    names = [m.NAME for m in REGISTRY]
+    assert names[names.index("outcomes_vs_usage") + 1] == "discrimination"
+
+
+def test_on_the_sample_outcomes_rank_better_out_of_sample(sample):
+    ctx, res = sample
+    rec = res.record["discrimination"]
+    f = res.findings[0]
+    assert (f.id, f.verdict) == ("outcomes_vs_usage", "supported")
+    assert f.method == discrimination.METHOD and "cross-validation grouped by account" in f.method
+    assert rec["delta_c"]["ci_low"] > 0 and f.estimate == rec["delta_c"]["estimate"]
+    assert f.claim.startswith("On accounts the models had not seen") and "ΔC = +" in f.claim
+    assert set(rec["c_index"]) == set(rec["in_sample"]) == set(rec["optimism"]) == set(discrimination.MODELS)
+    for m in discrimination.MODELS:
+        ci = rec["c_index_ci"][m]
+        assert ci["ci_low"] < rec["c_index"][m] < ci["ci_high"]
+        assert rec["optimism"][m] == pytest.approx(rec["in_sample"][m] - rec["c_index"][m])
+        assert -0.01 < rec["optimism"][m] < 0.03  # a handful of coefficients on tens of thousands of rows
+    assert rec["c_index"]["both"] > rec["c_index"]["usage"] > 0.5
+    assert (rec["folds"], rec["seed"], rec["model"]) == (5, ctx.seed, "cox")
+    assert rec["n_events"] >= 10 and rec["n_accounts"] > 3000
+    for months in ("3", "6", "12"):
+        assert rec["td_auc"][months]["both"] > 0.5
+    cal = rec["calibration"]
+    assert 0.6 < cal["slope"] < 1.5
+    assert (cal["horizon_days"], cal["landmark_days"]) == (365, 90)
+    assert cal["brier"] < 0.25 and cal["brier_null"] < 0.25
+    assert len(cal["table"]) == 10 and not any(r["suppressed"] for r in cal["table"])
+    assert res.findings[0].claim in res.text and "in sample" in res.text.lower()
+
+
+def test_results_record_and_figures(sample):
+    ctx, res = sample
+    for fig in res.figures:
+        ax = fig.draw()
+        assert fig.alt and ax.get_title()
+    ax = res.figures[0].draw()
+    assert ax.get_xlim()[0] == 0.5
+    assert {"discrimination", "calibration"} <= {f.name for f in res.figures}
+    small = discrimination.run(_ctx(min_cell=400))
+    table = small.record["discrimination"]["calibration"]["table"]
+    assert all(r["suppressed"] and r["observed"] != r["observed"] for r in table)  # ~356 accounts a tenth < 400
+    assert plots.risk_calibration(pd.DataFrame(table)).get_title()
+
+
+def test_on_a_world_where_attainment_has_no_effect_the_claim_is_not_supported(tmp_path):
+    generate(WorldConfig(n_accounts=3000, seed=11, log_hr_attainment=0.0, log_hr_engagement=0.5), tmp_path)
+    res = discrimination.run(_ctx(tmp_path))
+    f = res.findings[0]
+    assert f.verdict != "supported"
+    assert f.verdict == "not_supported" and f.headline == "Usage ranks churn risk better than outcomes."
+
+
+def test_too_few_events_is_a_plain_reason(enterprise):
+    ctx = enterprise
+    panel = ctx.panel.copy()
+    churn = np.flatnonzero(panel["event"].to_numpy() == 1)
+    panel.loc[panel.index[churn[5:]], "event"] = 0
+    with pytest.raises(AnalysisError, match="fewer than the 10 needed"):
+        discrimination.cross_validated(ctx.ds, panel=panel, usage_metrics=ctx.usage_metrics, survival=ctx.survival)
+
+
+def test_without_usage_the_finding_is_not_estimable_from_this_analysis(tmp_path):
+    from csresearch import report
+
+    generate(WorldConfig(n_accounts=300, seed=5), tmp_path)
+    (tmp_path / "usage.csv").unlink()
+    ctx = _ctx(tmp_path)
+    out = report.run_analysis(ctx, discrimination)
+    assert out.not_estimated == "no usage table"
+    assert [(f.id, f.verdict, f.reason) for f in out.findings] == [("outcomes_vs_usage", "not_estimable",
+                                                                    "no usage table")]
+    assert not report.run_analysis(ctx, outcomes_vs_usage).findings
+
+
+def test_the_discrete_time_path_ranks_but_does_not_calibrate(enterprise):
+    from csresearch.models import Engine
+
+    ctx = enterprise
+    table, info = discrimination.cross_validated(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics,
+                                                 engine=Engine(cox_max_rows=1_000), survival=ctx.survival,
+                                                 n_boot=50)
+    assert info["model"] == "discrete" and "Cox path only" in info["calibration"]["not_estimated"]
+    assert 0.5 < info["c_index"]["both"] < 1 and np.isfinite(table["c_index"]).all()
+
+
+def test_a_large_book_is_cross_validated_on_a_sample_of_accounts(enterprise):
+    ctx = enterprise
+    _, info = discrimination.cross_validated(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics,
+                                             survival=ctx.survival, n_boot=20, max_rows=6_000)
+    sample = info["sample"]
+    assert sample["accounts"] < sample["of_accounts"]
+    assert info["n_accounts"] == sample["accounts"] and info["n_rows"] <= 6_500

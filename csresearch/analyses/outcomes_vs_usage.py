@@ -1,4 +1,6 @@
-"""Usage versus outcomes, head to head: which ranks churn risk better, last month's usage or goal attainment?"""
+"""Usage versus outcomes, head to head and in sample: how well last month's usage, goal attainment and both rank
+churn risk on the accounts the models were fitted on. Which ranks better is decided out of sample, by
+:mod:`csresearch.analyses.discrimination`."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
@@ -8,7 +10,7 @@ import pandas as pd
 
 from .. import plots
 from ..attainment import episodes
-from ..findings import Claim, judge, not_estimable, p_text
+from ..findings import p_text
 from ..models import DEFAULT_ENGINE, AnalysisError, Engine, model_frame, require_events, require_goals, strata_of, \
     usage_features
 from ..result import Figure, Result
@@ -23,37 +25,20 @@ NAME = "outcomes_vs_usage"
 TITLE = "Usage versus outcomes"
 INTRO = ("Three models rank accounts by churn risk each month: one knows only last month's product usage, one only the "
          "customer's goal attainment, one both. The C-index is the share of pairs of accounts that a model ranks in "
-         "the right order (0.5 is a coin toss).")
-
-CLAIM = Claim(
-    "outcomes_vs_usage",
-    supported=("Outcomes rank churn risk better than usage.",
-               "Usage alone ranks churn risk at C = {c_usage:.2f}, outcome attainment at C = {c_attainment:.2f}, both "
-               "together at C = {c_both:.2f} (0.5 is a coin toss, 1 a perfect ranking); adding attainment to usage "
-               "improves the model (likelihood-ratio test p {p})."),
-    not_supported=("Outcomes do not out-rank usage here.",
-                   "Usage alone: C = {c_usage:.2f}; outcome attainment: C = {c_attainment:.2f}; both: C = {c_both:.2f} "
-                   "(0.5 is a coin toss)."),
-    cannot_tell=("The data cannot tell whether outcomes out-rank usage.",
-                 "Usage alone: C = {c_usage:.2f}; outcome attainment: C = {c_attainment:.2f}; both: C = {c_both:.2f} "
-                 "(0.5 is a coin toss); adding attainment to usage is not a clear improvement (likelihood-ratio test "
-                 "p {p})."),
-    not_estimable=("Usage and outcomes could not be compared.", "Not estimated: {reason}."),
-)
+         "the right order (0.5 is a coin toss). The C-indices here are in-sample: each model is scored on the "
+         "accounts it was fitted on, which flatters it a little; which ranks better is decided out of sample in the "
+         "next section.")
 
 
-def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
-                     panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
-    """Usage-only, attainment-only and combined time-varying models on the same account-months.
+def comparison_frame(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
+                     panel: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None
+                     ) -> tuple[pd.DataFrame, list[str]]:
+    """The account-months on which usage and outcomes are compared: rows where attainment and every usage metric
+    are known, as a lean model frame (:func:`csresearch.models.model_frame`, with the columns of ``covariates``
+    when given) with ``log(1 + usage)`` features. Returns ``(frame, usage feature names)``.
 
-    Usage features are ``log(1 + value)`` of each usage metric in the last completed period before the interval;
-    rows without a completed usage period (an account's first month) are left out of all three models so that
-    they are compared on identical data. The C-index is Harrell's, on ``(start, stop]`` rows with the model's
-    linear predictor as risk score, within segments when there are several. The likelihood-ratio test asks
-    whether attainment adds to usage.
-
-    Returns a tidy frame ``model, c_index, loglik, n_params`` and ``{c_index: {usage, attainment, both},
-    lr_test_p, lr_statistic, lr_df, n_rows, n_events, usage_metrics, model}``.
+    Usage is that of the last completed period before the interval, so an account's first month has none and is
+    left out: every model compared on these rows sees identical data.
     """
     require_goals(ds)
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
@@ -66,10 +51,26 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
     rows = np.flatnonzero(keep)
     raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols})
     names = usage_features(raw, usage_metrics)  # log(1 + usage) columns, and the check of the metric names
-    ep = model_frame(ep, ["attainment"], rows=keep)
+    frame = model_frame(ep, ["attainment"], rows=keep, covariates=covariates)
     for name in names:
-        ep[name] = raw[name].to_numpy()
-    del raw
+        frame[name] = raw[name].to_numpy()
+    return frame, names
+
+
+def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
+                     panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+    """Usage-only, attainment-only and combined time-varying models on the same account-months.
+
+    Usage features are ``log(1 + value)`` of each usage metric in the last completed period before the interval;
+    rows without a completed usage period (an account's first month) are left out of all three models so that
+    they are compared on identical data (:func:`comparison_frame`). The C-index is Harrell's, on ``(start, stop]``
+    rows with the model's linear predictor as risk score, within segments when there are several, measured on the
+    rows the models were fitted on (in-sample). The likelihood-ratio test asks whether attainment adds to usage.
+
+    Returns a tidy frame ``model, c_index, loglik, n_params`` and ``{c_index: {usage, attainment, both},
+    lr_test_p, lr_statistic, lr_df, n_rows, n_events, usage_metrics, model}``.
+    """
+    ep, names = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel)
     require_events(ep, "event", "usage versus outcome", minimum=2)
     strata = strata_of(ep)
     specs = {"usage": names, "attainment": ["attainment"], "both": [*names, "attainment"]}
@@ -103,27 +104,20 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
                                  "not_estimated": reason}}
 
 
-def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
-    return [not_estimable(CLAIM, reason)]
-
-
 def run(ctx: "StudyContext") -> Result:
     table, info = usage_vs_outcome(ctx.ds, usage_metrics=ctx.usage_metrics, panel=ctx.panel, engine=ctx.engine)
     res = Result(NAME, TITLE, record={"usage_vs_outcome": info}, tables={"usage_vs_outcome": table})
-    res.figures.append(Figure("usage_vs_outcome", lambda: plots.c_index_bars(table),
-                              alt="C-index of the usage-only, outcomes-only and combined churn models"))
-    res.findings = [outcomes_finding(ctx, info)]
-    res.text = res.findings[0].claim
+    res.figures.append(Figure("usage_vs_outcome", lambda: plots.c_index_bars(table, title="In sample: who ranks churn "
+                                                                                      "risk better?"),
+                              alt="In-sample C-index of the usage-only, outcomes-only and combined churn models"))
+    res.text = in_sample_text(info)
     return res
 
 
-def outcomes_finding(ctx: "StudyContext", info: dict):
-    """Today's rule, in-sample: supported when attainment out-ranks usage and adds to it (LR test at alpha)."""
+def in_sample_text(info: dict) -> str:
+    """The in-sample numbers in words, with no verdict (that is the out-of-sample comparison's)."""
     c = info["c_index"]
-    gain = c["attainment"] - c["usage"]
-    adds = info["lr_test_p"] < ctx.alpha
-    verdict = "supported" if adds and gain > 0 else "not_supported" if gain <= 0 else "inconclusive"
-    return judge(CLAIM, estimate=gain, ci_low=None, ci_high=None, null=0.0, direction="above", level=ctx.level,
-                 verdict=verdict, method="in-sample Harrell's C (attainment minus usage) and likelihood-ratio test",
-                 describe=lambda *_: {"c_usage": c["usage"], "c_attainment": c["attainment"], "c_both": c["both"],
-                                      "p": p_text(info["lr_test_p"])})
+    return (f"In sample, usage alone ranks churn risk at C = {c['usage']:.3f}, outcome attainment alone at "
+            f"C = {c['attainment']:.3f} and both together at C = {c['both']:.3f} (0.5 is a coin toss, 1 a perfect "
+            f"ranking), on {info['n_rows']:,} account-months with {info['n_events']:,} churn events. The "
+            f"likelihood-ratio test of adding attainment to usage gives p {p_text(info['lr_test_p'])}.")
