@@ -273,3 +273,13 @@ def test_a_large_book_is_cross_validated_on_a_sample_of_accounts(enterprise):
     sample = info["sample"]
     assert sample["accounts"] < sample["of_accounts"]
     assert info["n_accounts"] == sample["accounts"] and info["n_rows"] <= 6_500
+
+
+def test_without_covariates_the_baseline_is_a_coin_toss_and_not_fitted(enterprise):
+    ctx = enterprise
+    table, info = discrimination.cross_validated(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics,
+                                                 covariates=[], survival=ctx.survival, n_boot=20)
+    assert info["covariates"] == [] and info["c_index"]["baseline"] == info["in_sample"]["baseline"] == 0.5
+    assert info["c_index_ci"]["baseline"] == {"ci_low": None, "ci_high": None}
+    rec, _, _ = discrimination.record(ctx, info)
+    assert "coin toss, and no model was fitted" in " ".join(discrimination._text(ctx, rec))

@@ -99,15 +99,19 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
       risk) and a table by tenths of predicted risk. The discrete-time model's baseline is a spline whose
       absolute level is not a cumulative hazard this module reads, so calibration is not estimated there.
 
-    Above ``max_rows`` account-months, all of this runs on a seeded random sample of accounts (every month of each)
-    small enough to fit; ``sample`` in the record says how many. Without covariates the baseline model knows
-    nothing that differs within a risk set: it is not fitted and its
-    C is 0.5 by construction. Models are fitted as :meth:`csresearch.models.Engine.panel` chooses (Cox, or the
-    discrete-time model above the engine's row limit); on the Cox path with the numpy engine and no robust
-    variance (the same coefficients, a fraction of the time: only the linear predictor is used).
+    Above ``max_rows`` account-months, all of this runs on a seeded random sample of accounts (every month of
+    each) small enough to fit; ``sample`` says how many. Without covariates the baseline model knows nothing
+    that differs within a risk set: it is not fitted and its C is 0.5 by construction. Models are fitted as
+    :meth:`csresearch.models.Engine.panel` chooses (Cox, or the discrete-time model above the engine's row
+    limit); on the Cox path with the numpy engine and no robust variance (the same coefficients, a fraction of
+    the time: only the linear predictor is used).
 
-    Returns the tidy frame ``model, c_index, ci_low, ci_high, in_sample, optimism`` and the record (see
-    :func:`record`); the frame's ``attrs`` hold the td-AUC and calibration tables.
+    Returns the tidy frame ``model, c_index, ci_low, ci_high, in_sample, optimism`` and a dict: ``method, folds,
+    seed, bootstrap, sample, n_rows, n_events, n_accounts, model, stratified_by, covariates, usage_metrics,
+    c_index, c_index_ci, in_sample, optimism, delta_c, landmark_days, n_landmark, warnings``, ``td_auc_table``
+    (a frame ``model, months, time, auc, cases, controls``) and ``calibration`` (``intercept, slope, brier,
+    brier_null, ...`` and its ``table`` frame, or ``not_estimated``). :func:`record` turns it into the
+    results.json entry with the privacy rule applied.
     """
     cov, cov_names, warnings = account_covariates(ds, covariates)
     ep, usage_names = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel,
@@ -123,8 +127,9 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
         if not varying & set(cols):
             raise AnalysisError(f"out-of-sample comparison: the {model} model has no varying covariate")
     base = [c for c in cov_names if c in varying]
-    specs = {"baseline": base, "usage": [*base, *(c for c in usage_names if c in varying)],
-             "attainment": [*base, "attainment"], "both": [*base, *(c for c in usage_names if c in varying), "attainment"]}
+    usage = [c for c in usage_names if c in varying]
+    specs = {"baseline": base, "usage": [*base, *usage], "attainment": [*base, "attainment"],
+             "both": [*base, *usage, "attainment"]}
     churned = ep.groupby("account_id")["event"].transform("max").to_numpy()
     fold = grouped_folds(ep["account_id"], folds, seed, balance=churned)
     for k in range(folds):
@@ -134,23 +139,8 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     discrete = engine.is_discrete(len(ep))
     st = survival if survival is not None else survival_table(ds)
     lm = _landmark_rows(ep, st, landmark_days)
-    oof = {m: np.zeros(len(ep)) for m in MODELS}
-    risk = np.full(len(ep), np.nan)
     horizon = horizon_days(CALIBRATION_MONTHS)
-    for k in range(folds):
-        test = fold == k
-        train = ep.loc[~test]
-        for model, cols in specs.items():
-            if not cols:
-                continue
-            beta = _fit(engine, train, cols, strata, discrete)
-            center = train[cols].mean().to_numpy()
-            oof[model][test] = _score(ep, cols, beta, center, test)
-            if model == "both" and not discrete:
-                rows = test & lm["row"]
-                risk[rows] = _predicted_risk(train, cols, beta, center, strata, ep, oof[model], rows, landmark_days,
-                                             horizon)
-        del train
+    oof, risk = _out_of_fold(ep, specs, fold, engine, strata, discrete, lm["row"], landmark_days, horizon)
     in_sample = {m: (_in_sample(engine, ep, cols, strata, discrete) if cols else 0.5) for m, cols in specs.items()}
     scores = pd.DataFrame({m: oof[m] for m in MODELS if specs[m]})
     point, draws = bootstrap_concordance(ep, "stop", "event", scores, cluster="account_id", entry="start",
@@ -181,6 +171,28 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
         "td_auc_table": auc, "calibration": calibration, "warnings": warnings,
     }
     return table, info
+
+
+def _out_of_fold(ep, specs, fold, engine, strata, discrete, landmark_rows, landmark_days, horizon):
+    """Each model fitted on the other folds and scoring every held-out row: ``({model: scores}, predicted risk)``,
+    the predicted risk (Cox path only) of the combined model on the rows that cover the landmark."""
+    oof = {m: np.zeros(len(ep)) for m in MODELS}
+    risk = np.full(len(ep), np.nan)
+    for k in np.unique(fold):
+        test = fold == k
+        train = ep.loc[~test]
+        for model, cols in specs.items():
+            if not cols:
+                continue
+            beta = _fit(engine, train, cols, strata, discrete)
+            center = train[cols].mean().to_numpy()
+            oof[model][test] = _score(ep, cols, beta, center, test)
+            if model == "both" and not discrete:
+                rows = test & landmark_rows
+                risk[rows] = _predicted_risk(train, cols, beta, center, strata, ep, oof[model], rows, landmark_days,
+                                             horizon)
+        del train
+    return oof, risk
 
 
 def _sampled(ep: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame, dict | None]:
@@ -231,7 +243,7 @@ def _landmark_rows(ep: pd.DataFrame, st: pd.DataFrame, days: float) -> dict:
     acc = st.set_index("account_id")
     pos = acc.index.get_indexer(ep["account_id"])
     duration = acc["duration"].to_numpy(float)[pos]
-    covers = (ep["start"].to_numpy() < days) & (ep["stop"].to_numpy() >= days) & (duration > days)
+    covers = (ep["start"].to_numpy() < days) & (ep["stop"].to_numpy() >= days) & (duration > days) & (pos >= 0)
     rows = np.flatnonzero(covers)
     frame = pd.DataFrame({"segment": ep["segment"].to_numpy()[rows], "time": duration[rows] - days,
                           "event": acc["event"].to_numpy()[pos][rows].astype(int)})
@@ -303,7 +315,8 @@ def _calibration(lm: pd.DataFrame, horizon: int, alpha: float) -> dict:
     null = brier_score(lm, "time", "event", np.full(len(lm), observed), horizon)
     table = calibration_table(lm, "time", "event", "risk", horizon, groups=10, alpha=alpha)
     return {"model": "both", "intercept": _num(fit["intercept"]), "slope": _num(fit["slope"]),
-            "brier": _num(brier["brier"]), "brier_null": _num(null["brier"]), "mean_predicted": float(lm["risk"].mean()),
+            "brier": _num(brier["brier"]), "brier_null": _num(null["brier"]),
+            "mean_predicted": float(lm["risk"].mean()),
             "observed": observed, "n_accounts": int(len(lm)), "table": table.rename(columns={"n": "accounts"})}
 
 
@@ -319,7 +332,10 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
     return {"discrimination": {"method": METHOD, "folds": FOLDS, "seed": ctx.seed, "c_index": none,
                                "in_sample": none, "optimism": none,
                                "delta_c": {"estimate": None, "ci_low": None, "ci_high": None},
-                               "td_auc": {str(m): none for m in AUC_MONTHS}, "calibration": None,
+                               "td_auc": {str(m): none for m in AUC_MONTHS},
+                               "calibration": {"intercept": None, "slope": None, "brier": None, "brier_null": None,
+                                               "horizon_days": horizon_days(CALIBRATION_MONTHS),
+                                               "landmark_days": float(ctx["landmark_days"][0]), "table": []},
                                "not_estimated": reason}}
 
 
@@ -331,37 +347,46 @@ def run(ctx: "StudyContext") -> Result:
     table, info = cross_validated(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics,
                                   covariates=ctx["covariates"], lag_days=ctx["lag_days"], engine=ctx.engine,
                                   seed=ctx.seed, landmark_days=ctx["landmark_days"][0], survival=ctx.survival)
-    auc = ctx.suppress(info.pop("td_auc_table").assign(smaller=lambda f: f[["cases", "controls"]].min(axis=1)),
-                       "smaller", ["auc"]).drop(columns="smaller")
-    info["td_auc"] = {str(m): {r.model: _num(r.auc) for r in auc[auc["months"] == m].itertuples()}
-                      for m in AUC_MONTHS}
-    info["td_auc_accounts"] = {str(m): {"cases": int(g["cases"].iloc[0]), "controls": int(g["controls"].iloc[0])}
-                               for m, g in auc.groupby("months")}
-    cal = info["calibration"]
-    cal_table = None
-    if "table" in cal:
-        cal_table = ctx.suppress(cal["table"], "accounts", ["risk_from", "risk_to", "mean_predicted", "observed",
-                                                            "ci_low", "ci_high"])
-        cal["table"] = cal_table.to_dict("records")
-    cal.update(horizon_days=horizon_days(CALIBRATION_MONTHS), landmark_days=info["landmark_days"])
-    res = Result(NAME, TITLE, intro=_intro(info), record={"discrimination": info},
+    rec, auc, cal_table = record(ctx, info)
+    res = Result(NAME, TITLE, intro=_intro(rec), record={"discrimination": rec},
                  tables={"discrimination": table, "td_auc": auc})
-    shown = table.assign(label=table["model"].map(_labels(info)))
+    shown = table.assign(label=table["model"].map(_labels(rec)))
     res.figures.append(Figure("discrimination", lambda: plots.c_index_intervals(shown, level=ctx.level),
                               alt="Out-of-sample C-index of the baseline, usage, outcomes and combined churn models "
                                   "with bootstrap intervals, and their in-sample C-index"))
     if cal_table is not None:
         res.tables["calibration"] = cal_table
-        days = int(info["landmark_days"])
+        days = int(rec["landmark_days"])
         res.figures.append(Figure("calibration", lambda: plots.risk_calibration(
             cal_table, level=ctx.level, title=f"Predicted against observed churn in the 12 months after day {days}"),
             alt="Observed against predicted 12-month churn by tenth of predicted risk, with the diagonal of "
                 "perfect calibration"))
-    res.shown.append(Shown(_readable(ctx, table, info), "C-index per model, out of sample and in sample, and the "
-                                                        "time-dependent AUC after the landmark."))
-    res.findings = [finding(ctx, info)]
-    res.text = "\n\n".join([res.findings[0].claim, *_text(ctx, info)])
+    res.shown.append(Shown(_readable(ctx, table, rec), "C-index per model, out of sample and in sample, and the "
+                                                       "time-dependent AUC after the landmark."))
+    res.findings = [finding(ctx, rec)]
+    res.text = "\n\n".join([res.findings[0].claim, *_text(ctx, rec)])
     return res
+
+
+def record(ctx: "StudyContext", info: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
+    """The results.json entry of :func:`cross_validated`'s dict, with the privacy rule applied (an AUC whose cases
+    or controls, a calibration tenth whose accounts, are fewer than ``min_cell`` is blanked), and the two tables
+    as shown: ``(record, td-AUC table, calibration table or None)``."""
+    rec = dict(info)
+    auc = rec.pop("td_auc_table")
+    auc = ctx.suppress(auc.assign(smaller=auc[["cases", "controls"]].min(axis=1)), "smaller",
+                       ["auc"]).drop(columns="smaller")
+    rec["td_auc"] = {str(m): {r.model: _num(r.auc) for r in auc[auc["months"] == m].itertuples()} for m in AUC_MONTHS}
+    rec["td_auc_accounts"] = {str(m): {"cases": int(g["cases"].iloc[0]), "controls": int(g["controls"].iloc[0])}
+                              for m, g in auc.groupby("months")}
+    cal = dict(rec["calibration"], horizon_days=horizon_days(CALIBRATION_MONTHS), landmark_days=rec["landmark_days"])
+    cal_table = None
+    if "table" in cal:
+        cal_table = ctx.suppress(cal["table"], "accounts", ["risk_from", "risk_to", "mean_predicted", "observed",
+                                                            "ci_low", "ci_high"])
+        cal["table"] = cal_table.to_dict("records")
+    rec["calibration"] = cal
+    return rec, auc, cal_table
 
 
 def finding(ctx: "StudyContext", info: dict):
@@ -399,7 +424,8 @@ def _text(ctx: "StudyContext", info: dict) -> list[str]:
                      "compared at a moment shares: it cannot rank them, so its C-index is 0.5, a coin toss, and no "
                      "model was fitted for it.")
     else:
-        lines.append(f"The baseline alone ranks at C = {c['baseline']:.3f}; usage adds {c['usage'] - c['baseline']:+.3f}, "
+        lines.append(f"The baseline alone ranks at C = {c['baseline']:.3f}; usage adds "
+                     f"{c['usage'] - c['baseline']:+.3f}, "
                      f"outcomes {c['attainment'] - c['baseline']:+.3f} and both {c['both'] - c['baseline']:+.3f}.")
     worst = max(MODELS, key=lambda m: opt[m])
     lines.append(f"In sample (each model scored on the accounts it was fitted on) the C-indices are "
@@ -415,9 +441,10 @@ def _text(ctx: "StudyContext", info: dict) -> list[str]:
     cal = info["calibration"]
     if cal.get("slope") is not None:
         lines.append(f"**Calibration.** For churn in the 12 months after day {info['landmark_days']:.0f}, the combined "
-                     f"model predicts {100 * cal['mean_predicted']:.1f}% on average against {100 * cal['observed']:.1f}% "
+                     f"model predicts {100 * cal['mean_predicted']:.1f}% on average against "
+                     f"{100 * cal['observed']:.1f}% "
                      f"observed (Kaplan-Meier); calibration intercept {cal['intercept']:+.2f} (0 is right on average) "
-                     f"and slope {cal['slope']:.2f} (1 is ideal; below 1 the predictions are too spread out). Its "
+                     f"and slope {cal['slope']:.2f} ({_slope_words(cal['slope'])}). Its "
                      f"Brier score is {cal['brier']:.3f}, against {cal['brier_null']:.3f} for predicting every account "
                      "the average risk (lower is better). The predicted risks use the baseline churn rate of the "
                      "training folds (Breslow" + (", per segment" if info["stratified_by"] else "") + ") and hold "
@@ -447,12 +474,18 @@ def _text(ctx: "StudyContext", info: dict) -> list[str]:
     return lines
 
 
+def _slope_words(slope: float) -> str:
+    if slope <= 0:
+        return "1 is ideal; at 0 or below, the predicted risks do not even order the observed churn"
+    return "1 is ideal; below 1 the predictions are too extreme, above 1 too timid"
+
+
 def _readable(ctx: "StudyContext", table: pd.DataFrame, info: dict) -> pd.DataFrame:
     labels = _labels(info)
     out = pd.DataFrame({
         "model": table["model"].map(labels),
         "C-index (out of sample)": table["c_index"].round(3),
-        f"{ctx.level_text} CI": [ctx.ci(lo, hi, 3).split(" CI ")[-1] if np.isfinite(lo) else "—"
+        f"{ctx.level_text} CI": [f"{lo:.3f} to {hi:.3f}" if np.isfinite(lo) else "—"
                                  for lo, hi in zip(table["ci_low"], table["ci_high"])],
         "C-index (in sample)": table["in_sample"].round(3),
     })

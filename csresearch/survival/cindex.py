@@ -343,7 +343,8 @@ class _Rows:
             pos = np.minimum(np.searchsorted(self.key, q), len(self.key) - 1)
             partner = self.order[pos]  # each cluster's first row with stop >= t
             pt = self.t[partner]
-            pairs = (self.g[partner] == cl[None, :]) & (pt >= t_ev) & (self.stratum[partner] == self.stratum[rows][:, None])
+            pairs = (self.g[partner] == cl[None, :]) & (pt >= t_ev)
+            pairs &= self.stratum[partner] == self.stratum[rows][:, None]
             if self.e is not None:
                 pairs &= self.e[partner] < t_ev
             pairs &= ~(self.d[partner] & (pt == t_ev))  # churn rows tied in time (and the churn row itself)
