@@ -424,11 +424,11 @@ def _text(ctx: "StudyContext", info: dict) -> list[str]:
                      "compared at a moment shares: it cannot rank them, so its C-index is 0.5, a coin toss, and no "
                      "model was fitted for it.")
     else:
-        lines.append(f"The baseline alone ranks at C = {c['baseline']:.3f}; usage adds "
-                     f"{c['usage'] - c['baseline']:+.3f}, "
-                     f"outcomes {c['attainment'] - c['baseline']:+.3f} and both {c['both'] - c['baseline']:+.3f}.")
+        lines.append(f"The baseline alone ranks at C = {c['baseline']:.3f}; adding usage changes that by "
+                     f"{c['usage'] - c['baseline']:+.3f}, adding outcomes by {c['attainment'] - c['baseline']:+.3f} "
+                     f"and adding both by {c['both'] - c['baseline']:+.3f}.")
     worst = max(MODELS, key=lambda m: opt[m])
-    lines.append(f"In sample (each model scored on the accounts it was fitted on) the C-indices are "
+    lines.append(f"In sample (the same four models fitted on all accounts and scored on them) the C-indices are "
                  f"{ins['usage']:.3f} for usage, {ins['attainment']:.3f} for outcomes and {ins['both']:.3f} for both; "
                  f"the optimism of scoring on the fitting data is at most {opt[worst]:+.3f} ({worst}).")
     auc = info["td_auc"]
