@@ -264,6 +264,10 @@ def test_the_discrete_time_path_ranks_but_does_not_calibrate(enterprise):
                                                  n_boot=50)
     assert info["model"] == "discrete" and "Cox path only" in info["calibration"]["not_estimated"]
     assert 0.5 < info["c_index"]["both"] < 1 and np.isfinite(table["c_index"]).all()
+    rec, _, cal_table = discrimination.record(ctx, info)
+    assert cal_table is None and rec["calibration"]["horizon_days"] == 365
+    assert "Calibration was not estimated: calibration is computed on the Cox path only" in " ".join(
+        discrimination._text(ctx, rec))
 
 
 def test_a_large_book_is_cross_validated_on_a_sample_of_accounts(enterprise):
