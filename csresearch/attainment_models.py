@@ -13,6 +13,7 @@ Tidy frames in, a fitted model (:class:`~csresearch.survival.Fit`) and a plain d
 * :func:`landmark_effect` — attainment at ``L`` days of tenure versus churn in a fixed window after ``L``, among
   accounts still active at ``L``: free of immortal time because nobody is classified by the future; the contrast is
   limited to attainment levels enough accounts had reached by then.
+* :func:`comparison_frame` — the account-months on which usage and outcomes are compared head to head.
 * :func:`naive_effect` — final attainment used as if it had been known from the start. It is *immortal-time
   biased*: an account that churned early had little time to make progress, so low attainment is partly a
   consequence of churning early, not its cause. Computed only to show the size of that bias.
@@ -20,7 +21,7 @@ Tidy frames in, a fitted model (:class:`~csresearch.survival.Fit`) and a plain d
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -247,3 +248,30 @@ def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None,
     out = {**effect(fit), "n_accounts": int(len(st)), "n_events": int(st["event"].sum()), "covariates": names,
            "label": NAIVE_LABEL, "warnings": warnings}
     return fit, out
+
+
+def comparison_frame(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
+                     panel: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None
+                     ) -> tuple[pd.DataFrame, list[str]]:
+    """The account-months on which usage and outcomes are compared: rows where attainment and every usage metric
+    are known, as a lean model frame (:func:`csresearch.models.model_frame`, with the columns of ``covariates``
+    when given) with ``log(1 + usage)`` features. Returns ``(frame, usage feature names)``.
+
+    Usage is that of the last completed period before the interval, so an account's first month has none and is
+    left out: every model compared on these rows sees identical data.
+    """
+    require_goals(ds)
+    ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
+    if not any(c.startswith("usage_") for c in ep.columns):
+        raise AnalysisError("the dataset has no usage table, so usage cannot be compared with outcomes")
+    usage_cols = [c for c in ep.columns if c.startswith("usage_")]
+    if usage_metrics is not None:
+        usage_cols = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
+    keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(keep)
+    raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols})
+    names = usage_features(raw, usage_metrics)  # log(1 + usage) columns, and the check of the metric names
+    frame = model_frame(ep, ["attainment"], rows=keep, covariates=covariates)
+    for name in names:
+        frame[name] = raw[name].to_numpy()
+    return frame, names

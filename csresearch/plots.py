@@ -334,3 +334,57 @@ def calibration(table: pd.DataFrame, *, metric: str = "health score", ax=None,
     ax.set_ylabel("churn per 100 account-months")
     ax.set_title(title or f"Does a better {metric} mean less churn?")
     return ax
+
+
+def c_index_intervals(table: pd.DataFrame, *, ax=None, level: float = 0.95,
+                      title: str = "Out of sample: who ranks churn risk better?") -> plt.Axes:
+    """C-index per model with its interval (``model, label, c_index, ci_low, ci_high``; an ``in_sample`` column
+    adds the in-sample C as an open marker). The axis starts at 0.5, a coin toss."""
+    ax = _ax(ax, figsize=(7, 0.55 * len(table) + 1.6))
+    y = np.arange(len(table))[::-1]
+    c = table["c_index"].to_numpy(float)
+    lo = table["ci_low"].to_numpy(float)
+    hi = table["ci_high"].to_numpy(float)
+    err = np.vstack([np.nan_to_num(c - lo), np.nan_to_num(hi - c)])
+    colors = [PALETTE.get(m, "0.45") for m in table["model"]]
+    for yi, ci, e0, e1, color in zip(y, c, err[0], err[1], colors):
+        ax.errorbar([ci], [yi], xerr=[[e0], [e1]], fmt="o", color=color, ecolor=color, capsize=4, ms=7, lw=2)
+        ax.annotate(f"{ci:.3f}", (ci, yi), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
+    if "in_sample" in table:
+        ax.scatter(table["in_sample"], y, marker="o", facecolors="none", edgecolors="0.3", s=45, zorder=3,
+                   label="in sample (fitted and scored on the same accounts)")
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.axvline(0.5, color="0.4", ls=":", lw=1)
+    ax.text(0.5, y.max() + 0.45, " coin toss", color="0.4", fontsize=8, va="bottom")
+    right = np.nanmax(np.concatenate([hi, c, table["in_sample"].to_numpy(float) if "in_sample" in table else c]))
+    ax.set_xlim(0.5, max(0.6, right + 0.03))
+    ax.set_ylim(-0.6, y.max() + 0.9)
+    ax.set_yticks(y, table["label"])
+    ax.set_xlabel(f"C-index out of sample ({level * 100:g}% bootstrap CI; 0.5 = coin toss)")
+    ax.set_title(title)
+    return ax
+
+
+def risk_calibration(table: pd.DataFrame, *, ax=None, level: float = 0.95,
+                     title: str = "Predicted against observed 12-month churn") -> plt.Axes:
+    """Observed (Kaplan-Meier) against mean predicted risk per group of predicted risk, with the observed risk's
+    interval and the diagonal of perfect calibration (a :func:`csresearch.survival.calibration_table` frame;
+    suppressed rows are left out)."""
+    ax = _ax(ax, figsize=(5.6, 5.0))
+    shown = table[~table["suppressed"]] if "suppressed" in table else table
+    shown = shown[shown["observed"].notna()]
+    x, obs = shown["mean_predicted"].to_numpy(float) * 100, shown["observed"].to_numpy(float) * 100
+    err = np.vstack([np.nan_to_num(obs - shown["ci_low"].to_numpy(float) * 100),
+                     np.nan_to_num(shown["ci_high"].to_numpy(float) * 100 - obs)])
+    top = max(5.0, float(np.nanmax(np.concatenate([x, obs + err[1]]))) * 1.08) if len(shown) else 100.0
+    ax.plot([0, top], [0, top], color="0.5", ls="--", lw=1, label="perfect calibration")
+    ax.errorbar(x, obs, yerr=err, fmt="o", color=PALETTE["both"], ecolor="0.35", capsize=3, ms=6,
+                label=f"tenth of predicted risk ({level * 100:g}% CI)")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_aspect("equal")
+    ax.set_xlabel("predicted churn (%)")
+    ax.set_ylabel("observed churn, Kaplan-Meier (%)")
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    return ax

@@ -128,6 +128,13 @@ def test_results_carry_findings_with_verdicts(smb):
     head = found["attainment_effect"]
     assert (head["estimate"], head["ci_low"], head["ci_high"]) == (tv["hr"], tv["ci_low"], tv["ci_high"])
     assert head["verdict"] == "supported"  # the sample plants HR 0.2
+    # which ranks churn risk better is decided out of sample; the in-sample head-to-head states no verdict
+    assert [f.id for f in smb["discrimination"].findings] == ["outcomes_vs_usage"]
+    assert not smb["outcomes_vs_usage"].findings
+    ovu = found["outcomes_vs_usage"]
+    assert ovu["method"].startswith("5-fold cross-validation grouped by account")
+    assert (ovu["estimate"], ovu["ci_low"], ovu["ci_high"]) == tuple(
+        smb.results["discrimination"]["delta_c"][k] for k in ("estimate", "ci_low", "ci_high"))
     summary = report.executive_summary(smb)
     for f in found.values():
         if f["verdict"] != "not_estimable":

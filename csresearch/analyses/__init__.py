@@ -15,8 +15,8 @@ The estimator functions (tidy frames in, a table and a plain dict out) stay impo
 """
 from __future__ import annotations
 
-from . import (attainment_effect, cohort_retention, goodhart, health_score, maturity, metric_roles, outcomes_vs_usage,
-               partial_value, retention_by_attainment, segment_effects, study_design)
+from . import (attainment_effect, cohort_retention, discrimination, goodhart, health_score, maturity, metric_roles,
+               outcomes_vs_usage, partial_value, retention_by_attainment, segment_effects, study_design)
 from ..attainment_models import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
 from .outcomes_vs_usage import usage_vs_outcome
 from .partial_value import dose_response
@@ -31,6 +31,7 @@ REGISTRY = (
     cohort_retention,
     partial_value,
     outcomes_vs_usage,
+    discrimination,
     metric_roles,
     goodhart,
     study_design,

@@ -148,3 +148,18 @@ def _count_events(ev: np.ndarray, event: str, func: str) -> int:
     if n_events == 0:
         raise ValueError(f"{func}: no events (column {event!r} is all 0); the model is not identified")
     return n_events
+
+
+def _scored(df: pd.DataFrame, duration: str, event: str, score, func: str, *, probability: bool = False):
+    """The checked inputs of a measure of a prediction: times, event flags (bool) and one score per row (a column
+    name or array-like; ``probability``: values in [0, 1])."""
+    cols = [duration, event] + ([score] if isinstance(score, str) else [])
+    _require_columns(df, cols, func)
+    _check_missing(df, cols, func)
+    t, _ = _times(df, duration, None, func)
+    d = _event_array(df, event, func) == 1
+    s = df[score].to_numpy(float) if isinstance(score, str) else np.asarray(score, dtype=float).ravel()
+    what = "probabilities in [0, 1]" if probability else "finite values"
+    if len(s) != len(df) or not np.isfinite(s).all() or (probability and ((s < 0).any() or (s > 1).any())):
+        raise ValueError(f"{func}: the {'risk' if probability else 'score'} must be {len(df)} {what}")
+    return t, d, s
