@@ -208,8 +208,9 @@ def methods_text(r: StudyResults) -> str:
         "**Caveats.** This is an observational association, not an experiment: customers who reach their goals may differ in "
         "ways the data does not hold. Attainment is only as good as the goals recorded at onboarding and the progress "
         "reported since. Adjustment covariates such as ARR are taken as recorded in the export and assumed to describe "
-        "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. C-indices are measured "
-        "on the accounts the models were fitted on, so differences between them are slightly optimistic. "
+        "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. Whether outcomes rank "
+        "churn risk better than usage is decided out of sample (cross-validation grouped by account); the in-sample "
+        "C-indices shown beside it are slightly optimistic. "
         f"Confidence intervals are {r.ctx.level_text}; tests are two-sided at {level_text(r.ctx.alpha)}.",
         f"**Privacy.** No account identifier or per-account row appears in this report; any group or cell with fewer than "
         f"{p['min_cell']} accounts is suppressed.",

@@ -428,7 +428,7 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
                         else "not estimable")
             seg_pooled = (pooled.get(r.get("segment")) if r.get("segment") is not None
                           else (r.get("segment_effects") or {}))
-            c = r["usage_vs_outcome"]["c_index"]
+            c = (r.get("discrimination") or {}).get("c_index") or {}
             cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
                     else "not estimated")
             warn = (f"{len(r['warnings'])} caveat(s): {r['warnings'][0]}" if r["warnings"] else "none")
@@ -469,7 +469,7 @@ says what each study's evidence supports: a claim is made only when its interval
 {figure}
 <h2>Key numbers</h2>
 <table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th><th>HR, headline</th>
-<th>HR, partially pooled</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both (in-sample)</th><th>caveats</th><th>status</th></tr></thead>
+<th>HR, partially pooled</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both (cross-validated)</th><th>caveats</th><th>status</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 <p class=note>The headline hazard ratio is adjusted for tenure, ARR and product usage, and shown only when the study's data
 floors are met. The partially pooled column is each segment's estimate pulled toward the all-segments random-effects
