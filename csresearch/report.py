@@ -156,6 +156,7 @@ def executive_summary(r: StudyResults) -> str:
     if res["n_accounts"] is None:
         return _study_line(r) + " " + " ".join(res["warnings"])
     lines = [_study_line(r)]
+    lines += [s.lead for s in r.sections if s.lead]
     for f in r.findings:
         if f.verdict != "not_estimable" or f.id in CORE_FINDINGS:
             lines.append(f"- **{f.headline}** {f.claim}")

@@ -51,6 +51,8 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     #: executive-summary lines that are facts, not claims (the study size a design needs, say)
     highlights: list[str] = field(default_factory=list)
+    #: a paragraph the executive summary opens with, before any finding (what this data can and cannot answer)
+    lead: str = ""
     not_estimated: str | None = None
     seconds: float = 0.0
 
