@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -28,6 +29,7 @@ from .data import Dataset, load
 from .findings import Floors, ci_text, level_text
 from .models import Engine
 from .survival import fit_km
+from . import windows
 
 #: fewer accounts than this: no model is fitted (counts only)
 MIN_ACCOUNTS = 30
@@ -214,6 +216,26 @@ class StudyContext:
         """Kaplan-Meier retention at 12 months (None when no account was followed that long)."""
         return retention_at(self.survival, 365.25)
 
+    @property
+    def label_horizon(self) -> int | None:
+        """The label horizon in days of a label export (churn a 0/1 label over it); None for dated exports."""
+        return windows.label_horizon(self.ds)
+
+    @cached_property
+    def base_churn(self) -> dict:
+        """The churn a study is sized on, never extrapolated: ``{rate, days, text, twelve_month}``.
+
+        12-month Kaplan-Meier churn when the data followed accounts that long; else churn over the label horizon
+        (label exports) or over the longest window at which at least ``min_cell`` accounts were still observed;
+        ``text`` says which ("within a year", "over the 60-day window observed"); ``rate`` None without one."""
+        label = self.label_horizon is not None
+        if not label and self.retention_12m is not None:
+            return {"rate": 1.0 - self.retention_12m, "days": windows.YEAR_DAYS, "twelve_month": True,
+                    "text": windows.window_text(windows.YEAR_DAYS, False)}
+        days = windows.study_window(self.ds, self.survival, self.min_cell)
+        rate = windows.window_churn(self.survival, days, alpha=self.alpha, label=label)["rate"] if days else None
+        return {"rate": rate, "days": int(days), "twelve_month": False, "text": windows.window_text(days, label)}
+
     # ----------------------------------------------------------------------------------------------- privacy
     def suppress(self, frame: pd.DataFrame, count: str, columns: Sequence[str], **kw) -> pd.DataFrame:
         return privacy.suppress(frame, count, columns, self.min_cell, **kw)
@@ -240,13 +262,29 @@ class StudyContext:
 
 
 def retention_at(st: pd.DataFrame, days: float) -> float | None:
-    """Kaplan-Meier retention at ``days`` of a survival table (left-truncated when it has entry times)."""
+    """Kaplan-Meier retention at ``days`` of a survival table (left-truncated when it has entry times).
+
+    None unless the curve is estimable out to ``days``: some account was *followed* that long (its days from
+    entry to churn or the as-of date, so a snapshot of a few months gives no 12-month figure, however old its
+    accounts), some account was at risk at ``days`` of tenure, and at every tenure before it some account was at
+    risk (a gap in the risk set breaks the product of the curve)."""
+    if not len(st) or (st["duration"] - st["entry"]).max() < days or not at_risk_throughout(st, days):
+        return None
     entry = "entry" if (st["entry"] > 0).any() else None
     km = fit_km(st, "duration", "event", entry=entry)
     km = km[km["time"] <= days]
-    if st["duration"].max() < days:
-        return None
     return float(km["survival"].iloc[-1]) if len(km) else 1.0
+
+
+def at_risk_throughout(st: pd.DataFrame, days: float) -> bool:
+    """Whether at least one account is at risk (``entry < t <= duration``) at every tenure ``t`` in (0, days]."""
+    entry = np.sort(st["entry"].to_numpy(float))
+    stop = np.sort(st["duration"].to_numpy(float))
+    # the count at risk only drops just after a duration and rises just after an entry: check right after each
+    points = np.concatenate([[1e-9, float(days)], entry + 1e-9, stop + 1e-9])
+    points = points[(points > 0) & (points <= days)]
+    at_risk = np.searchsorted(entry, points, side="left") - np.searchsorted(stop, points, side="left")
+    return bool((at_risk > 0).all())
 
 
 def git_commit() -> str | None:

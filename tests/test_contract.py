@@ -86,7 +86,7 @@ def test_a_failing_analysis_becomes_not_estimated_and_the_study_completes(monkey
         raise ZeroDivisionError("planted")
 
     broken.run = run
-    monkeypatch.setattr(report, "REGISTRY", (broken, *analyses.REGISTRY[:1]))
+    monkeypatch.setattr(report, "REGISTRY", (broken, analyses.attainment_effect))
     r = report.run(_params(bootstrap=0))
     assert r["broken"].not_estimated == "ZeroDivisionError: planted"
     assert r.results["broken"] == {"not_estimated": "ZeroDivisionError: planted"}
@@ -150,9 +150,9 @@ def test_data_without_goals_says_not_estimable_with_the_reason(tmp_path):
     r = report.run(P.validate({"data_dir": str(tmp_path), "study": "nogoals"}, "test"))
     found = {f["id"]: f for f in r.results["findings"]}
     assert found["attainment_effect"]["verdict"] == "not_estimable"
-    assert found["attainment_effect"]["reason"] == "no goals table"
+    assert found["attainment_effect"]["reason"] == "no goals are recorded, so attainment cannot be measured"
     assert "Outcomes predict retention" not in report.executive_summary(r)
-    assert r["attainment_effect"].not_estimated == "no goals table"
+    assert r["attainment_effect"].not_estimated == "no goals are recorded, so attainment cannot be measured"
 
 
 # ---------------------------------------------------------------------------------------------- alpha and power

@@ -16,7 +16,7 @@ The estimator functions (tidy frames in, a table and a plain dict out) stay impo
 from __future__ import annotations
 
 from . import (attainment_effect, cohort_retention, discrimination, goodhart, health_score, maturity, metric_roles,
-               outcomes_vs_usage, partial_value, retention_by_attainment, segment_effects, study_design)
+               outcomes_vs_usage, partial_value, retention_by_attainment, segment_effects, study_design, study_scope)
 from ..attainment_models import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
 from .outcomes_vs_usage import usage_vs_outcome
 from .partial_value import dose_response
@@ -25,6 +25,7 @@ from .study_design import sample_size, schoenfeld_events
 
 #: the analyses of a study, in report order
 REGISTRY = (
+    study_scope,
     attainment_effect,
     segment_effects,
     retention_by_attainment,

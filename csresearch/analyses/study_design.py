@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 NAME = "study_design"
 TITLE = "Study design"
 INTRO = ("How many accounts a study (for example, recording each customer's success criteria at onboarding in half of "
-         "the book) needs to detect a given relative reduction in 12-month churn, at {alpha_pct} two-sided "
+         "the book) needs to detect a given relative reduction in churn over a year (or over the window the data "
+         "observed, when shorter), at {alpha_pct} two-sided "
          "significance and {power_pct} power.")
 
 
@@ -72,9 +73,10 @@ def sample_size(base_churn: float, reductions: Sequence[float] = (0.05, 0.10, 0.
 
 
 def requires(ctx: "StudyContext") -> str | None:
-    base = ctx.retention_12m
-    if base is None or not 0 < 1 - base < 1:
-        return "12-month churn could not be estimated for this study"
+    base = ctx.base_churn
+    if base["rate"] is None or not 0 < base["rate"] < 1:
+        return f"churn {base['text']} could not be estimated for this study" if base["days"] else \
+            "churn could not be estimated for this study: too few accounts were observed"
     return None
 
 
@@ -83,26 +85,34 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
 
 
 def run(ctx: "StudyContext") -> Result:
-    base = 1 - ctx.retention_12m
+    basis = ctx.base_churn
+    base = basis["rate"]
     design = sample_size(base, ctx["churn_reductions"], alpha=ctx.alpha, power=ctx.power)
-    res = Result(NAME, TITLE, record={"study_design": {"base_churn_12m": base, "rows": design.to_dict("records")}},
-                 tables={"sample_size": design})
-    res.shown.append(Shown(_readable(design)))
+    record = {"base_churn_12m": base if basis["twelve_month"] else None, "base_churn": base,
+              "window_days": basis["days"], "rows": design.to_dict("records")}
+    res = Result(NAME, TITLE, record={"study_design": record}, tables={"sample_size": design})
+    res.shown.append(Shown(_readable(design, basis)))
     row = next((x for x in design.to_dict("records") if abs(x["reduction"] - 0.10) < 1e-9), design.iloc[0].to_dict())
     res.highlights.append(
-        f"**Study size.** With {base:.0%} of accounts churning within a year, detecting a {row['reduction']:.0%} "
+        f"**Study size.** With {base:.0%} of accounts churning {basis['text']}, detecting a {row['reduction']:.0%} "
         f"relative churn reduction ({level_text(ctx.power)} power, {level_text(ctx.alpha)} two-sided) takes about "
-        f"{int(row['n_total_logrank']):,} accounts ({int(row['events_logrank']):,} churn events).")
+        f"{int(row['n_total_logrank']):,} accounts ({int(row['events_logrank']):,} churn events)"
+        + ("." if basis["twelve_month"] else
+           f", followed for {basis['days']} days; a 12-month figure is not extrapolated from a shorter window."))
+    if not basis["twelve_month"]:
+        res.text = (f"The data does not follow accounts for 12 months, so the study is sized on the churn observed "
+                    f"{basis['text']} ({base:.1%}): a study of the same length.")
     return res
 
 
-def _readable(frame: pd.DataFrame) -> pd.DataFrame:
+def _readable(frame: pd.DataFrame, basis: dict) -> pd.DataFrame:
     t = frame.assign(reduction=(frame["reduction"] * 100).round(0).astype(int).astype(str) + "%",
                      churn_control=(frame["churn_control"] * 100).round(1).astype(str) + "%",
                      churn_treated=(frame["churn_treated"] * 100).round(1).astype(str) + "%",
                      hazard_ratio=frame["hazard_ratio"].round(3))
     t = t[["reduction", "churn_control", "churn_treated", "hazard_ratio", "n_total_proportions", "events_logrank",
            "n_total_logrank"]]
-    t.columns = ["churn reduction", "12-month churn now", "churn after", "hazard ratio",
+    now = "12-month churn now" if basis["twelve_month"] else f"{basis['days']}-day churn now"
+    t.columns = ["churn reduction", now, "churn after", "hazard ratio",
                  "accounts (two proportions)", "churn events (log-rank)", "accounts (log-rank)"]
     return t.set_index("churn reduction")
