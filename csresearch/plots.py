@@ -388,3 +388,53 @@ def risk_calibration(table: pd.DataFrame, *, ax=None, level: float = 0.95,
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8, loc="upper left")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------------------
+# level 2: usage and account data, no goals (analyses churn_by_segment, churn_drivers, usage_model)
+# ---------------------------------------------------------------------------------------------------------
+def churn_bars(table: pd.DataFrame, *, ax=None, level: float = 0.95, window: str = "") -> plt.Axes:
+    """Churn ``rate`` per ``segment`` with its ``ci_low``-``ci_high`` interval (suppressed rows left out)."""
+    rows = table[table["rate"].notna()]
+    ax = _ax(ax, figsize=(7, 0.45 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, rows["rate"], color=[PALETTE["usage"] if s != "all" else PALETTE["both"] for s in rows["segment"]])
+    lo = (rows["rate"] - rows["ci_low"]).fillna(0).clip(lower=0)
+    hi = (rows["ci_high"] - rows["rate"]).fillna(0).clip(lower=0)
+    ax.errorbar(rows["rate"], y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="0.2", capsize=3)
+    ax.set_yticks(y, rows["segment"])
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel(f"accounts churned {window} (bars: {level:.0%} CI)".replace("  ", " "))
+    ax.set_title("Churn by segment")
+    return ax
+
+
+def effects(table: pd.DataFrame, *, ax=None, ratio: str = "hazard ratio", level: float = 0.95) -> plt.Axes:
+    """Each driver's ``effect`` (a ratio, log scale) with its interval; rows labelled by ``label``."""
+    ax = _ax(ax, figsize=(7.5, 0.4 * len(table) + 1.6))
+    y = np.arange(len(table))[::-1]
+    err = np.vstack([table["effect"] - table["ci_low"], table["ci_high"] - table["effect"]])
+    colors = [PALETTE["both"] if k == "usage" else PALETTE["partial"] for k in table["kind"]]
+    ax.scatter(table["effect"], y, color=colors, zorder=3)
+    ax.errorbar(table["effect"], y, xerr=err, fmt="none", ecolor="0.3", capsize=3)
+    ax.set_yticks(y, table["label"])
+    ax.axvline(1, color="0.5", lw=0.8)
+    _log_axis(ax, "x")
+    ax.set_xlabel(f"{ratio} of churn (log scale; {level:.0%} CI; below 1: less churn)")
+    ax.set_title("What goes with churn (blue: usage, orange: account attributes)")
+    return ax
+
+
+def lift(table: pd.DataFrame, *, ax=None, average: float | None = None) -> plt.Axes:
+    """Observed churn per decile of predicted risk (``decile``, ``observed``), the average as a line."""
+    ax = _ax(ax)
+    ax.bar(table["decile"], table["observed"], color=PALETTE["both"])
+    if average is not None:
+        ax.axhline(average, color="0.3", ls="--", lw=1, label=f"average {average:.1%}")
+        ax.legend(frameon=False, loc="upper left")
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xticks(table["decile"])
+    ax.set_xlabel("decile of predicted churn risk (10 = riskiest)")
+    ax.set_ylabel("accounts that churned")
+    ax.set_title("Observed churn by decile of predicted risk")
+    return ax
