@@ -16,7 +16,8 @@ The estimator functions (tidy frames in, a table and a plain dict out) stay impo
 from __future__ import annotations
 
 from . import (attainment_effect, churn_by_segment, churn_drivers, cohort_retention, discrimination, goodhart, health_score, maturity, metric_roles,
-               outcomes_vs_usage, partial_value, retention_by_attainment, segment_effects, study_design, study_scope)
+               outcomes_vs_usage, partial_value, retention_by_attainment, segment_effects, study_design, study_scope,
+               usage_model)
 from ..attainment_models import NAIVE_LABEL, landmark_effect, naive_effect, time_varying_effect
 from .outcomes_vs_usage import usage_vs_outcome
 from .partial_value import dose_response
@@ -32,6 +33,7 @@ REGISTRY = (
     cohort_retention,
     churn_by_segment,
     churn_drivers,
+    usage_model,
     partial_value,
     outcomes_vs_usage,
     discrimination,
