@@ -50,10 +50,16 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     others = sorted(set(usage_metrics) if usage_metrics is not None else present - {metric})
     others = [m for m in others if m != metric]
     raw = [col, *(f"usage_{m}" for m in others if f"usage_{m}" in ep.columns)]
+    coverage = score_coverage(ep, col, raw[1:], snapshot=ds.observed_from is not None)
     ep = model_frame(ep, raw, rows=ep[raw].notna().all(axis=1))
     usage_cols = usage_features(ep, others) if others else []
+    if coverage["events_with_score"] < 5:
+        raise AnalysisError(coverage["sentence"] or f"only {coverage['events_with_score']} churn events have a health "
+                            "score known before them; at least 5 are needed")
     if ep["event"].sum() < 5:
-        raise AnalysisError(f"the health-score audit needs churn events with a recorded score, found {int(ep['event'].sum())}")
+        raise AnalysisError(f"only {int(ep['event'].sum())} churn events have the health score and every other usage "
+                            f"metric ({', '.join(others)}) known before them; at least 5 are needed "
+                            f"({coverage['n_dropped_missing_usage']:,} accounts lack another usage metric)")
     sd = ep[col].std()
     if not sd > 0:
         raise AnalysisError(f"health score {metric!r} does not vary")
@@ -91,8 +97,30 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
                    "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "p": float(row["p"]),
                    "c_index": float(c), "lr_test_p": None if lr is None else float(lr["p"]),
                    "lr_statistic": None if lr is None else float(lr["statistic"]), "usage_metrics": others,
-                   "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()),
+                   "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()), **coverage,
                    "calibration": table.to_dict("records")}
+
+
+def score_coverage(panel: pd.DataFrame, score: str, others: list[str], *, snapshot: bool = False) -> dict:
+    """Who the audit can use: ``n_used`` accounts with a score and every other usage metric known in some month,
+    ``n_dropped`` the rest, split into ``n_dropped_no_score`` (no score known before any month) and
+    ``n_dropped_missing_usage`` (a score, but another usage metric missing), and the churn events with a score
+    known before them; ``sentence`` says plainly when the known-at rule leaves churn events without a score."""
+    has = panel[score].notna().to_numpy()
+    full = has & (panel[others].notna().all(axis=1).to_numpy() if others else True)
+    ids = panel["account_id"].to_numpy()
+    n_all = int(pd.unique(ids).size)
+    n_scored, n_used = int(pd.unique(ids[has]).size), int(pd.unique(ids[full]).size)
+    events = int(panel["event"].sum())
+    scored_events = int(panel["event"].to_numpy()[has].sum())
+    sentence = None
+    if events and scored_events < events:
+        why = ("scores dated in the snapshot month count from the next month" if snapshot else
+               "a score counts only from the month after it is dated")
+        sentence = (f"{scored_events:,} of {events:,} churn events have a health score known before them: {why}")
+    return {"n_used": n_used, "n_dropped": n_all - n_used, "n_dropped_no_score": n_all - n_scored,
+            "n_dropped_missing_usage": n_scored - n_used, "events": events, "events_with_score": scored_events,
+            "sentence": sentence}
 
 
 def calibration(panel: pd.DataFrame, score: str, *, bands: int = 5, alpha: float = 0.05, min_cell: int = 10) -> pd.DataFrame:

@@ -92,8 +92,7 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
         overrides["data_dir"] = data
     templates: list[tuple[dict, str]] = []
     for f in files:
-        values = P.read_values(f)
-        values.update(overrides)
+        values = own_data_only(P.read_values(f), overrides)
         values.setdefault("study", Path(f).stem)
         templates.append((values, str(f)))
     if not templates:
@@ -129,6 +128,31 @@ def plan(files: Sequence[str | Path] = (), *, data: str | None = None, segments:
             raise P.ParamsError(f"{s.source}: parameter segment: {s.params['segment']!r} is not a segment of "
                                 f"{s.params['data_dir']} ({', '.join(_segments_of(Path(s.params['data_dir'])))})")
     return specs
+
+
+#: what a params file says about its own data (the team's questionnaire), not about another data set
+DATA_BOUND = ("maturity",)
+
+
+def own_data_only(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A params file's values with ``overrides`` merged in; when the overrides point the study at other data
+    (``--data``, ``--set data_dir=``), the file's :data:`DATA_BOUND` keys (its maturity questionnaire) are dropped
+    unless the overrides give them too: a team's answers describe the team whose data the file names."""
+    merged = {**values, **overrides}
+    if "data_dir" in overrides and "data_dir" in values and _same_folder(values["data_dir"], overrides["data_dir"]):
+        return merged
+    if "data_dir" in overrides:
+        for key in DATA_BOUND:
+            if key not in overrides:
+                merged.pop(key, None)
+    return merged
+
+
+def _same_folder(a: Any, b: Any) -> bool:
+    try:
+        return Path(str(a)).expanduser().resolve() == Path(str(b)).expanduser().resolve()
+    except OSError:
+        return False
 
 
 _SEGMENT_CACHE: dict[Path, list[str]] = {}

@@ -32,7 +32,11 @@ CLAIM = Claim(
 def requires(ctx: "StudyContext") -> str | None:
     if not ctx["health_score_metric"]:
         return "no health score was named (set health_score_metric to a usage metric holding one)"
-    return models_reason(ctx)
+    metric = ctx["health_score_metric"]
+    if ctx.secondary.usage is None:
+        return f"the health score {metric} could not be audited: the data has no usage table"
+    reason = models_reason(ctx)
+    return None if reason is None else f"the health score {metric} could not be audited: {reason}"
 
 
 def empty(ctx: "StudyContext", reason: str) -> dict:
@@ -60,5 +64,17 @@ def run(ctx: "StudyContext") -> Result:
     lr = f"; beyond raw usage, likelihood-ratio p {p_text(info['lr_test_p'])}" if info.get("lr_test_p") is not None else ""
     res.text = (f"**Verdict: {info['verdict']}.** {info['sentence']} On its own it ranks churn risk at C = "
                 f"{info['c_index']:.2f}{lr}. The chart shows the monthly churn rate in each fifth of the score: a score "
-                "worth its place falls band by band.")
+                "worth its place falls band by band. " + _coverage_text(info))
     return res
+
+
+def _coverage_text(info: dict) -> str:
+    """Which accounts the audit used and why the others were left out (plain words)."""
+    why = []
+    if info["n_dropped_no_score"]:
+        why.append(f"{info['n_dropped_no_score']:,} had no score known before any month")
+    if info["n_dropped_missing_usage"]:
+        why.append(f"{info['n_dropped_missing_usage']:,} lacked another usage metric in every month with a score")
+    text = f"The audit used {info['n_used']:,} accounts" + ("; left out: " + " and ".join(why) + "." if why else
+                                                              ", every account.")
+    return text + (f" {info['sentence']}." if info.get("sentence") else "")
