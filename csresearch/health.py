@@ -36,7 +36,7 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     """Audit the usage metric ``metric`` as a health score. Returns the calibration table and the verdict dict.
 
     The dict: ``{metric, verdict, sentence, hr_per_sd, ci_low, ci_high, p, c_index, lr_test_p, lr_statistic,
-    usage_metrics, n_rows, n_events}``. The calibration frame: ``band, score_from, score_to, account_months,
+    usage_metrics, n_rows, n_events}`` and the coverage of :func:`score_coverage` (``n_used, n_dropped, ...``). The calibration frame: ``band, score_from, score_to, account_months,
     accounts, churned, monthly_churn, ci_low, ci_high`` (bands with fewer than ``min_cell`` accounts suppressed).
     """
     if ds.usage is None:
@@ -54,7 +54,7 @@ def audit(ds: "Dataset", metric: str, *, panel: pd.DataFrame | None = None, usag
     ep = model_frame(ep, raw, rows=ep[raw].notna().all(axis=1))
     usage_cols = usage_features(ep, others) if others else []
     if coverage["events_with_score"] < 5:
-        raise AnalysisError(coverage["sentence"] or f"only {coverage['events_with_score']} churn events have a health "
+        raise AnalysisError(coverage["known_at"] or f"only {coverage['events_with_score']} churn events have a health "
                             "score known before them; at least 5 are needed")
     if ep["event"].sum() < 5:
         raise AnalysisError(f"only {int(ep['event'].sum())} churn events have the health score and every other usage "
@@ -105,7 +105,7 @@ def score_coverage(panel: pd.DataFrame, score: str, others: list[str], *, snapsh
     """Who the audit can use: ``n_used`` accounts with a score and every other usage metric known in some month,
     ``n_dropped`` the rest, split into ``n_dropped_no_score`` (no score known before any month) and
     ``n_dropped_missing_usage`` (a score, but another usage metric missing), and the churn events with a score
-    known before them; ``sentence`` says plainly when the known-at rule leaves churn events without a score."""
+    known before them; ``known_at`` says plainly when the known-at rule leaves churn events without a score."""
     has = panel[score].notna().to_numpy()
     full = has & (panel[others].notna().all(axis=1).to_numpy() if others else True)
     ids = panel["account_id"].to_numpy()
@@ -120,7 +120,7 @@ def score_coverage(panel: pd.DataFrame, score: str, others: list[str], *, snapsh
         sentence = (f"{scored_events:,} of {events:,} churn events have a health score known before them: {why}")
     return {"n_used": n_used, "n_dropped": n_all - n_used, "n_dropped_no_score": n_all - n_scored,
             "n_dropped_missing_usage": n_scored - n_used, "events": events, "events_with_score": scored_events,
-            "sentence": sentence}
+            "known_at": sentence}
 
 
 def calibration(panel: pd.DataFrame, score: str, *, bands: int = 5, alpha: float = 0.05, min_cell: int = 10) -> pd.DataFrame:

@@ -77,4 +77,4 @@ def _coverage_text(info: dict) -> str:
         why.append(f"{info['n_dropped_missing_usage']:,} lacked another usage metric in every month with a score")
     text = f"The audit used {info['n_used']:,} accounts" + ("; left out: " + " and ".join(why) + "." if why else
                                                               ", every account.")
-    return text + (f" {info['sentence']}." if info.get("sentence") else "")
+    return text + (f" {info['known_at']}." if info.get("known_at") else "")
