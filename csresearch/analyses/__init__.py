@@ -22,7 +22,7 @@ from ..attainment_models import NAIVE_LABEL, landmark_effect, naive_effect, time
 from .outcomes_vs_usage import usage_vs_outcome
 from .partial_value import dose_response
 from .retention_by_attainment import attainment_km
-from .study_design import sample_size, schoenfeld_events
+from ..design import sample_size, schoenfeld_events
 
 #: the analyses of a study, in report order
 REGISTRY = (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..models import AnalysisError
 from ..result import Result
-from .study_design import sample_size
+from ..design import sample_size
 
 if TYPE_CHECKING:
     from ..context import StudyContext
