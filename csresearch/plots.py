@@ -133,7 +133,7 @@ def forest(rows: pd.DataFrame, *, label: str = "label", ax=None, reference: floa
 # metrics by data, Goodhart and the vendor-customer gap (csresearch.metrics.by_data / .goodhart)
 # ---------------------------------------------------------------------------------------------------------
 VERDICT_COLORS = {"goldilocks": "#2e8b57", "papa": "#2c6fbb", "mama": "#e6a23c", "leading_indicator": "#8e44ad",
-                  "noise": "#7f8c8d", "insufficient_data": "#bdc3c7"}
+                  "noise": "#7f8c8d", "inconclusive": "#a89f91", "insufficient_data": "#bdc3c7"}
 
 
 def _quadrant_panel(ax, rows: pd.DataFrame, xscale: float, xlabel: str, ylabel: str, title: str,
@@ -192,7 +192,8 @@ def metric_quadrants(table: pd.DataFrame, *, axes=None, min_kpi_effect: float | 
 
     One panel for customer KPIs (x in attainment points per month per SD of usage; y = hazard ratio per full
     attainment) and one for usage metrics (x in % per SD of usage; y = hazard ratio per SD), since the units
-    differ. Error bars are the 95% CIs, colours the verdicts; the dotted line is the minimum effect, the
+    differ. Error bars are the CIs of the classification, colours the verdicts (a neutral taupe for
+    ``inconclusive``: an interval too wide to place the metric); the dotted line is the minimum effect, the
     shaded side the attributable half. The usage baseline (attributable by definition) is drawn hollow at the
     right edge; ``insufficient_data`` metrics are left out. Returns the array of Axes.
     """
