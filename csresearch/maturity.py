@@ -202,9 +202,11 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     bootstrap of the cross-validation (refit in every resample) would cost ``bootstrap x folds x 4`` Cox fits,
     several minutes on the 4,000-account sample, and overstates the spread (a resample's duplicated accounts fit
     noisier models). Checked on 30 independent worlds like the sample and 30 with no attainment effect (usage acting
-    on churn instead): these
-    intervals covered the mean cross-validated gain of every step in 93% to 100% of the worlds, where the bootstrap
-    of one split alone covered level 5 over 4 in only 70% of the worlds without an attainment effect.
+    on churn instead; ``seed`` 2026, ``bootstrap=200``): the gain intervals covered the mean cross-validated gain of
+    every step in 97% to 100% of the worlds (each level's C: 90% to 97%), where the bootstrap of one split alone
+    covered level 5 over 4 in 70% of the worlds without an attainment effect. Level 5 over 4 lay above 0 in all 30
+    planted worlds and in 1 of the 30 without the effect. Without it, the in-sample C climbs from level to level
+    (0.565 to 0.570 on average) while the cross-validated C does not (0.562 to 0.560).
 
     Returns a tidy frame ``level, knows, features, c_index, ci_low, ci_high, c_index_in_sample, optimism, gain,
     gain_ci_low, gain_ci_high`` (over the level below), ``gain_over_usage, gain_over_usage_ci_low,

@@ -207,9 +207,11 @@ def methods_text(r: StudyResults) -> str:
         "**Caveats.** This is an observational association, not an experiment: customers who reach their goals may differ in "
         "ways the data does not hold. Attainment is only as good as the goals recorded at onboarding and the progress "
         "reported since. Adjustment covariates such as ARR are taken as recorded in the export and assumed to describe "
-        "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. C-indices are measured "
-        "on the accounts the models were fitted on, so differences between them are slightly optimistic. "
-        f"Confidence intervals are {r.ctx.level_text}; tests are two-sided at {level_text(r.ctx.alpha)}.",
+        "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. The C-indices of usage "
+        "versus outcomes are measured on the accounts the models were fitted on, so differences between them are "
+        "slightly optimistic" + ("; the maturity ladder's are cross-validated (each account scored by a model fitted "
+                                 "on other accounts). " if (r.results.get("maturity") or {}).get("ladder") else ". ")
+        + f"Confidence intervals are {r.ctx.level_text}; tests are two-sided at {level_text(r.ctx.alpha)}.",
         f"**Privacy.** No account identifier or per-account row appears in this report; any group or cell with fewer than "
         f"{p['min_cell']} accounts is suppressed.",
     ]
