@@ -163,3 +163,22 @@ def test_a_ladder_too_large_to_bootstrap_keeps_its_point_estimates(sample, monke
     np.testing.assert_allclose(lad["c_index_in_sample"], full["c_index_in_sample"])
     assert lad["ci_low"].isna().all() and lad.attrs["bootstrap"] == 0
     assert "no confidence intervals" in lad.attrs["note"] and "table of churn months by accounts" in lad.attrs["note"]
+
+
+def test_the_ladder_plot_starts_at_the_coin_toss():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from csresearch import plots
+
+    c = np.array([0.54, 0.555, 0.56, 0.585])
+    table = pd.DataFrame({"level": [2, 3, 4, 5], "c_index": c, "ci_low": c - 0.02, "ci_high": c + 0.02,
+                          "c_index_in_sample": c + 0.01})
+    ax = plots.ladder(table, level=0.9)
+    lo, hi = ax.get_ylim()
+    assert lo <= 0.5 < 0.605 <= hi  # small gains are drawn against the whole way from a coin toss
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in ax.get_lines())
+    assert "90% CI" in ax.get_ylabel() and "cross-validated" in ax.get_ylabel()
+    plt.close("all")
