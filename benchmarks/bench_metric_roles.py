@@ -7,7 +7,9 @@ For each seed: generate a world (truth.json says which KPI is Goldilocks or Papa
 Mama Bear or noise), run :func:`classify_by_data` with its defaults, :func:`goodhart_divergence` and
 :func:`vendor_customer_gap`. Prints one line per seed and then, per planted role, the share of (metric, seed)
 pairs whose verdict matches it, plus the two halves of the Goldilocks verdict (relevance and attributability
-detected) so that a miss can be traced to the axis that failed, and the Goodhart flag rates.
+detected) so that a miss can be traced to the axis that failed, and the Goodhart flag rates. A class is given only
+on evidence, so each role's misses split into ``inconclusive`` (the data could not tell: an abstention) and a
+wrong class (an error); the last line gives the share of wrong classes over every planted (metric, seed) pair.
 """
 from __future__ import annotations
 
@@ -93,9 +95,16 @@ def run(seeds: int, accounts: int, first_seed: int, jobs: int, options: dict, wo
         "goldilocks_misses_as": dict(Counter(v["verdict"] for v in gold if v["verdict"] != "goldilocks")),
         "papa_rate": float(np.mean([v["verdict"] == "papa" for v in papa])),
         "papa_misses_as": dict(Counter(v["verdict"] for v in papa if v["verdict"] != "papa")),
+        "goldilocks_inconclusive_rate": float(np.mean([v["verdict"] == "inconclusive" for v in gold])),
+        "papa_inconclusive_rate": float(np.mean([v["verdict"] == "inconclusive" for v in papa])),
     }
     for m, role in EXPECTED_USAGE.items():
         summary[f"{m}_{role}_rate"] = float(np.mean([r["usage"].get(m) == role for r in results]))
+        summary[f"{m}_inconclusive_rate"] = float(np.mean([r["usage"].get(m) == "inconclusive" for r in results]))
+    planted = [(v["role"], v["verdict"]) for r in results for v in r["kpi"].values()]
+    planted += [(role, r["usage"].get(m)) for r in results for m, role in EXPECTED_USAGE.items()]
+    summary["wrong_class_rate"] = float(np.mean([v not in (role, "inconclusive", "insufficient_data")
+                                                 for role, v in planted]))
     summary["logins_verdicts"] = dict(Counter(r["usage"].get("logins") for r in results))
     summary["active_users_verdicts"] = dict(Counter(r["usage"].get("active_users") for r in results))
     summary["goodhart_planted_flag_rate"] = float(np.mean([r["goodhart_planted"] for r in results]))
@@ -133,11 +142,14 @@ def main(argv: list[str] | None = None) -> int:
           f"misses: {s['goldilocks_misses_as']}")
     print(f"  company_revenue -> papa: {s['papa_rate']:.0%} (misses: {s['papa_misses_as']})")
     for m, role in EXPECTED_USAGE.items():
-        print(f"  {m} -> {role}: {s[f'{m}_{role}_rate']:.0%}")
+        print(f"  {m} -> {role}: {s[f'{m}_{role}_rate']:.0%} (inconclusive {s[f'{m}_inconclusive_rate']:.0%})")
     print(f"  logins: {s['logins_verdicts']}; active_users: {s['active_users_verdicts']}")
     print(f"  Goodhart: planted segment flagged in {s['goodhart_planted_flag_rate']:.0%} of seeds; "
           f"seeds with a false flag elsewhere {s['goodhart_seeds_with_false_flag']:.0%}")
     print(f"  gap (churn, green usage without vs with outcomes): {s['gap_mean_pts']:+.1f} points on average")
+    print(f"  inconclusive: goldilocks KPIs {s['goldilocks_inconclusive_rate']:.1%}, company_revenue "
+          f"{s['papa_inconclusive_rate']:.0%}; a wrong class (neither the planted role nor inconclusive) for "
+          f"{s['wrong_class_rate']:.1%} of planted (metric, seed) pairs")
     return 0
 
 

@@ -116,8 +116,11 @@ def summary(ds: "Dataset", answers: dict[str, Any] | None = None, health_score_m
 # ---------------------------------------------------------------------------------------------------------
 # the ladder: what each level of measurement adds in foresight of churn
 # ---------------------------------------------------------------------------------------------------------
-#: largest churn-events x accounts table the ladder's bootstrap builds (per level, float64: 8 bytes a cell)
+#: largest churn-events x accounts table the ladder's bootstrap builds (float64: 8 bytes a cell)
 MAX_BOOTSTRAP_CELLS = 20_000_000
+#: folds of the ladder's cross-validation (by account), and how many random splits into folds it averages
+CV_FOLDS = 5
+CV_REPEATS = 2
 
 LEVELS = {
     2: "usage: last month's product usage",
@@ -168,111 +171,251 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
 
 def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric: str | None = None,
            threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05, lag_days: int = 0,
-           cox_max_rows: int | None = None):
-    """C-index of a churn model using only what each maturity level knows, with bootstrap CIs and the gain per step.
+           cox_max_rows: int | None = None, folds: int = CV_FOLDS, repeats: int = CV_REPEATS):
+    """C-index of a churn model using only what each maturity level knows, out of sample, with CIs and the gain per
+    step.
 
-    For each level a time-varying Cox model (monthly ``(start, stop]`` rows, stratified by segment when several)
-    is fitted on that level's features (the discrete-time model above ``cox_max_rows`` rows, see
-    :meth:`csresearch.models.Engine.panel`); its linear predictor is scored with Harrell's C within segments. The CIs
-    resample *accounts* (all months of an account together) ``bootstrap`` times with the fitted coefficients held
-    fixed: they express how precisely the ranking is measured on this book of accounts (refitting per resample
-    changes little with a handful of coefficients and tens of thousands of rows, at many times the cost).
+    **Model.** For each level a time-varying Cox model (monthly ``(start, stop]`` rows, stratified by segment when
+    several) on that level's features (the discrete-time model above ``cox_max_rows`` rows, see
+    :meth:`csresearch.models.Engine.panel`); its linear predictor is the churn-risk score, scored with Harrell's C
+    (comparisons within segments).
 
-    Returns a tidy frame ``level, knows, features, c_index, ci_low, ci_high, gain, gain_ci_low, gain_ci_high``.
+    **Out of sample.** Accounts are split into ``folds`` groups at random (all months of an account in one fold).
+    Each level's model is refitted on the accounts of the other folds and scores the held-out fold; Harrell's C on
+    the pooled out-of-fold scores is that split's C, and ``c_index`` is its mean over ``repeats`` random splits
+    (from ``seed``): no account is ever scored by a model fitted on it. ``c_index_in_sample`` is the C of the model
+    fitted and scored on all accounts, and ``optimism`` the difference: in-sample C rewards every feature for the
+    noise it fits, so a feature with no effect raises it while it lowers the cross-validated C.
+
+    **Intervals** (normal, ``1 - alpha``) add up the variances of the three sources of error of a cross-validated C
+    (for each level's C, each step's gain and each level's gain over level 2, with the same resamples throughout):
+
+    * *which accounts the C is measured on*: the account bootstrap of the pooled out-of-fold scores, ``bootstrap``
+      resamples of accounts with the scores held fixed. It is exact (the pair counts are summed once into churn-row
+      x account tables, so a resample only re-weights them) and fast;
+    * *which accounts the coefficients were estimated from*: the fold models of a split are a delete-a-fold
+      jackknife of the fit. Each scores every row; ``(K - 1) / K`` times the sum of squared deviations of their C
+      on the same rows estimates the variance that estimation error adds (averaged over the splits);
+    * *which split*: the variance of the split's C between the ``repeats`` splits, divided by their number.
+
+    Out-of-fold scoring keeps estimation and evaluation apart, so the parts are added as independent. The full
+    bootstrap of the cross-validation (refit in every resample) would cost ``bootstrap x folds x 4`` Cox fits,
+    several minutes on the 4,000-account sample, and overstates the spread (a resample's duplicated accounts fit
+    noisier models). Checked on 30 independent worlds like the sample and 30 with no attainment effect (usage acting
+    on churn instead; ``seed`` 2026, ``bootstrap=200``): the gain intervals covered the mean cross-validated gain of
+    every step in 97% to 100% of the worlds (each level's C: 90% to 97%), where the bootstrap of one split alone
+    covered level 5 over 4 in 70% of the worlds without an attainment effect. Level 5 over 4 lay above 0 in all 30
+    planted worlds and in 1 of the 30 without the effect. Without it, the in-sample C climbs from level to level
+    (0.565 to 0.570 on average) while the cross-validated C does not (0.562 to 0.560).
+
+    Returns a tidy frame ``level, knows, features, c_index, ci_low, ci_high, c_index_in_sample, optimism, gain,
+    gain_ci_low, gain_ci_high`` (over the level below), ``gain_over_usage, gain_over_usage_ci_low,
+    gain_over_usage_ci_high`` (over level 2, usage only); ``attrs`` hold ``folds``, ``repeats``, ``bootstrap``,
+    ``n_rows``, ``n_events``, ``stratified_by``, ``method`` and ``note`` (why there are no intervals, when there
+    are none). With ``bootstrap=0`` (or a book too large for the bootstrap table) the C-indices come without
+    intervals, from one split.
     """
     import numpy as np
     import pandas as pd
+    from scipy import stats
 
     from .models import COX_MAX_ROWS, AnalysisError, Engine, strata_of
     from .survival import concordance
 
+    if folds < 2 or repeats < 1:
+        raise AnalysisError(f"the ladder's cross-validation needs at least 2 folds and 1 split, not {folds} and {repeats}")
     ep, features = ladder_features(ds, panel, usage_metrics=usage_metrics, health_score_metric=health_score_metric,
                                    threshold=threshold, lag_days=lag_days)
     if ep["event"].sum() < 10:
         raise AnalysisError(f"the ladder needs at least 10 churn events with usage recorded, not {int(ep['event'].sum())}")
     strata = strata_of(ep)
     engine = Engine(alpha=alpha, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
-    scores = {}
-    for level, cols in features.items():
-        cols = [c for c in cols if ep[c].nunique() > 1]
-        fit = engine.panel(ep, cols, strata)
-        scores[level] = ep[cols].to_numpy() @ fit.summary.loc[cols, "coef"].to_numpy()
-
     note = None
-    cells = int(ep["event"].sum()) * int(ep["account_id"].nunique())
-    if bootstrap and cells > MAX_BOOTSTRAP_CELLS:
-        # the exact bootstrap is a churn-rows x accounts table per level: past this size, point estimates only
+    n_events, n_accounts = int(ep["event"].sum()), int(ep["account_id"].nunique())
+    if bootstrap and n_events * n_accounts > MAX_BOOTSTRAP_CELLS:
+        # the exact bootstrap is a churn-rows x accounts table: past this size, point estimates only
         note = (f"The maturity ladder's C-indices have no confidence intervals: their bootstrap would need a "
-                f"{int(ep['event'].sum()):,} x {int(ep['account_id'].nunique()):,} table of churn months by accounts "
+                f"{n_events:,} x {n_accounts:,} table of churn months by accounts "
                 f"(more than {MAX_BOOTSTRAP_CELLS:,} cells); study one segment, or fewer accounts, to get them.")
         bootstrap = 0
-    if bootstrap:
-        point, draws = _bootstrap_c(ep, [scores[lv] for lv in features], strata, int(bootstrap), seed)
-    else:
-        point = np.array([concordance(ep, "stop", "event", scores[lv], entry="start", strata=strata)["c_index"]
-                          for lv in features])
-        draws = np.empty((0, len(features)))
-    lo, hi = (np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0) if len(draws) else
-              (np.full(len(features), np.nan), np.full(len(features), np.nan)))
-    gains = np.diff(draws, axis=1) if len(draws) else np.full((0, len(features) - 1), np.nan)
-    g_lo, g_hi = (np.quantile(gains, [alpha / 2, 1 - alpha / 2], axis=0) if len(gains) else
-                  (np.full(len(features) - 1, np.nan), np.full(len(features) - 1, np.nan)))
+    if not bootstrap:
+        repeats = 1  # without intervals, one split: the others would steady the point a little at their full cost
+    split_seeds = np.random.SeedSequence(seed).spawn(repeats)
+    splits = [_account_folds(ep["account_id"], folds, split_seed) for split_seed in split_seeds]
     levels = list(features)
+    in_sample, pooled, by_fold = {}, {}, {}  # pooled[level][r]: out-of-fold scores; by_fold[level][r][k]: all rows
+    for level, cols in features.items():
+        cols = [c for c in cols if ep[c].nunique() > 1]
+        X = ep[cols].to_numpy(float)
+        in_sample[level] = X @ _coefficients(engine, ep, cols, strata)
+        pooled[level], by_fold[level] = [], []
+        for fold in splits:
+            out_of_fold, scores = np.empty(len(ep)), []
+            for k in range(folds):
+                held_out = fold == k
+                try:
+                    s = X @ _coefficients(engine, ep[~held_out], cols, strata)
+                except ValueError as exc:
+                    raise AnalysisError(f"the ladder's level {level} model could not be refitted without fold {k + 1} "
+                                        f"of {folds}: {exc}") from None
+                out_of_fold[held_out] = s[held_out]
+                scores.append(s)
+            pooled[level].append(out_of_fold)
+            by_fold[level].append(scores)
+
+    L = len(levels)
+    # contrasts over the levels: each level's C, each step's gain, each level's gain over level 2 (usage only)
+    eye = np.eye(L)
+    steps = np.diff(eye, axis=0)
+    over_usage = eye[1:] - eye[:1]
+    if bootstrap:
+        pairs = _PairTable(ep, strata)
+        c_in = np.array([pairs.c(in_sample[lv]) for lv in levels])
+        by_split = np.array([[pairs.c(pooled[lv][r]) for lv in levels] for r in range(repeats)])  # repeats x L
+        # the mean over splits of C on each resample: one table per level (the splits' pair counts averaged)
+        draws = np.column_stack([pairs.draws(pooled[lv], int(bootstrap), seed) for lv in levels])  # boot x L
+        jack = np.array([[[pairs.c(by_fold[lv][r][k]) for lv in levels] for k in range(folds)]
+                         for r in range(repeats)])  # repeats x folds x L
+
+        def se(contrast):
+            """The standard error of ``contrast @ C``: bootstrap + jackknife + between splits (see the docstring)."""
+            boot = (draws @ contrast.T).var(axis=0, ddof=1)
+            jk = jack @ contrast.T
+            estimation = ((folds - 1) / folds * ((jk - jk.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)).mean(axis=0)
+            split = (by_split @ contrast.T).var(axis=0, ddof=1) / repeats if repeats > 1 else 0.0
+            return np.sqrt(boot + estimation + split)
+
+        point = by_split.mean(axis=0)
+        z = stats.norm.ppf(1 - alpha / 2)
+
+        def interval(contrast):
+            value, half = contrast @ point, z * se(contrast)
+            return value - half, value + half
+
+        lo, hi = interval(eye)
+        g_lo, g_hi = interval(steps)
+        t_lo, t_hi = interval(over_usage)
+    else:
+        def c_of(score):
+            return concordance(ep, "stop", "event", score, entry="start", strata=strata)["c_index"]
+
+        c_in = np.array([c_of(in_sample[lv]) for lv in levels])
+        point = np.array([np.mean([c_of(s) for s in pooled[lv]]) for lv in levels])
+        nan = np.full(L, np.nan)
+        lo, hi, g_lo, g_hi, t_lo, t_hi = nan, nan, nan[1:], nan[1:], nan[1:], nan[1:]
     out = pd.DataFrame({"level": levels, "knows": [LEVELS[lv] for lv in levels],
                         "features": [", ".join(features[lv]) for lv in levels],
                         "c_index": point, "ci_low": lo, "ci_high": hi,
-                        "gain": np.r_[np.nan, np.diff(point)], "gain_ci_low": np.r_[np.nan, g_lo],
-                        "gain_ci_high": np.r_[np.nan, g_hi]})
-    out.attrs.update({"bootstrap": int(bootstrap), "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()),
-                      "stratified_by": strata, "note": note})
+                        "c_index_in_sample": c_in, "optimism": c_in - point,
+                        "gain": np.r_[np.nan, steps @ point], "gain_ci_low": np.r_[np.nan, g_lo],
+                        "gain_ci_high": np.r_[np.nan, g_hi],
+                        "gain_over_usage": np.r_[np.nan, over_usage @ point],
+                        "gain_over_usage_ci_low": np.r_[np.nan, t_lo], "gain_over_usage_ci_high": np.r_[np.nan, t_hi]})
+    out.attrs.update({"folds": int(folds), "repeats": int(repeats), "bootstrap": int(bootstrap),
+                      "n_rows": int(len(ep)), "n_events": n_events, "stratified_by": strata, "note": note,
+                      "method": f"{folds}-fold cross-validation by account, {repeats} random split(s) (pooled "
+                                "out-of-fold scores); intervals: account bootstrap of those scores + delete-a-fold "
+                                "jackknife of the fit + variance between splits"})
     return out
 
 
-def _bootstrap_c(ep, scores, strata, n_boot: int, seed: int):
-    """Harrell's C of each score on ``(start, stop]`` rows, and its account-bootstrap distribution.
-
-    Every comparable pair is (a churn row at time t, a row of another account at risk at t in the same stratum and
-    not churning at t), as :func:`csresearch.survival.concordance`. The pair counts are summed once into
-    churn-row x account matrices; resampling accounts then only re-weights them (a churn row by its account's
-    multiplicity, a partner by its own), which is exactly C on the resampled data, at the cost of two
-    matrix-vector products per resample instead of a full recount.
-    """
+def _account_folds(accounts, folds: int, seed: int):
+    """The fold (0 .. folds - 1) of every row: accounts shuffled from ``seed`` and dealt round, all rows of an
+    account in one fold."""
     import numpy as np
     import pandas as pd
 
-    start = ep["start"].to_numpy(float)
-    stop = ep["stop"].to_numpy(float)
-    event = ep["event"].to_numpy() == 1
-    acc, accounts = pd.factorize(ep["account_id"])
-    n_acc = len(accounts)
-    stratum = pd.factorize(ep[strata])[0] if strata else np.zeros(len(ep), dtype=np.int64)
-    S = np.column_stack(scores)
-    ev = np.flatnonzero(event)
-    if ev.size * n_acc > MAX_BOOTSTRAP_CELLS:
-        from .models import AnalysisError
+    codes, uniques = pd.factorize(accounts)
+    return (np.random.default_rng(seed).permutation(len(uniques)) % folds)[codes]
 
-        raise AnalysisError(f"the ladder's bootstrap would need a {ev.size:,} x {n_acc:,} pair table; study a segment, "
-                            "or set bootstrap: 0 for the C-indices without CIs")
-    num = np.zeros((len(scores), ev.size, n_acc))
-    den = np.zeros((ev.size, n_acc))
-    for k, i in enumerate(ev):
-        t = stop[i]
-        risk = (start < t) & (stop >= t) & (stratum == stratum[i]) & ~(event & (stop == t))
-        j = np.flatnonzero(risk)
-        den[k] = np.bincount(acc[j], minlength=n_acc)
-        diff = S[i][:, None] - S[j].T  # levels x partners
-        credit = (diff > 0) + 0.5 * (diff == 0)
-        for lv in range(len(scores)):
-            num[lv, k] = np.bincount(acc[j], weights=credit[lv], minlength=n_acc)
-    ev_acc = acc[ev]
 
-    def c_for(w):
-        we = w[ev_acc]
-        d = we @ den @ w
-        return np.array([(we @ num[lv] @ w) / d for lv in range(len(scores))])
+def _coefficients(engine, frame, cols: list[str], strata: str | None, *, fast: bool = True):
+    """The fitted coefficients of ``cols`` on ``frame``; a column constant there gets 0 (it cannot be estimated).
+    Only the coefficients are used, so by default without the clustered sandwich (``Engine.panel(fast=True)``)."""
+    import numpy as np
 
-    point = c_for(np.ones(n_acc))
-    rng = np.random.default_rng(seed)
-    draws = np.array([c_for(np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc).astype(float))
-                      for _ in range(n_boot)]) if n_boot else np.empty((0, len(scores)))
+    used = [c for c in cols if frame[c].nunique() > 1]
+    beta = np.zeros(len(cols))
+    if used:
+        fit = engine.panel(frame, used, strata, fast=fast)
+        beta[[cols.index(c) for c in used]] = fit.summary.loc[used, "coef"].to_numpy()
+    return beta
+
+
+class _PairTable:
+    """The comparable pairs of Harrell's C on ``(start, stop]`` rows, for any number of scores and resamples.
+
+    Every comparable pair is (a churn row at time t, a row of another account at risk at t in the same stratum and
+    not churning at t), as :func:`csresearch.survival.concordance`. The pairs are listed once; C of a score is the
+    share of pairs it orders right (ties half). For the account bootstrap the pair counts are summed into churn-row
+    x account tables; resampling accounts then only re-weights them (a churn row by its account's multiplicity, a
+    partner by its own), which is exactly C on the resampled data, at the cost of a matrix product per score.
+    """
+
+    def __init__(self, ep, strata: str | None):
+        import numpy as np
+        import pandas as pd
+
+        start = ep["start"].to_numpy(float)
+        stop = ep["stop"].to_numpy(float)
+        event = ep["event"].to_numpy() == 1
+        self.acc, accounts = pd.factorize(ep["account_id"])
+        self.n_acc = len(accounts)
+        stratum = pd.factorize(ep[strata])[0] if strata else np.zeros(len(ep), dtype=np.int64)
+        self.ev = np.flatnonzero(event)
+        if self.ev.size * self.n_acc > MAX_BOOTSTRAP_CELLS:
+            from .models import AnalysisError
+
+            raise AnalysisError(f"the ladder's bootstrap would need a {self.ev.size:,} x {self.n_acc:,} pair table; "
+                                "study a segment, or set bootstrap: 0 for the C-indices without CIs")
+        who, partner = [], []
+        for k, i in enumerate(self.ev):
+            t = stop[i]
+            j = np.flatnonzero((start < t) & (stop >= t) & (stratum == stratum[i]) & ~(event & (stop == t)))
+            who.append(np.full(j.size, k, dtype=np.int64))
+            partner.append(j)
+        self.k = np.concatenate(who) if who else np.empty(0, dtype=np.int64)
+        self.j = np.concatenate(partner) if partner else np.empty(0, dtype=np.int64)
+        self.i = self.ev[self.k]
+        self.cell = self.k * self.n_acc + self.acc[self.j]
+        self.den = np.bincount(self.cell, minlength=self.ev.size * self.n_acc).reshape(self.ev.size, self.n_acc)
+        self.ev_acc = self.acc[self.ev]
+
+    def _credit(self, score):
+        import numpy as np
+
+        d = np.asarray(score, dtype=float)[self.i] - np.asarray(score, dtype=float)[self.j]
+        return (d > 0) + 0.5 * (d == 0)
+
+    def c(self, score) -> float:
+        """Harrell's C of ``score`` (NaN without comparable pairs)."""
+        return float(self._credit(score).mean()) if self.j.size else float("nan")
+
+    def draws(self, scores, n_boot: int, seed: int, chunk: int = 50):
+        """C on ``n_boot`` account resamples drawn from ``seed`` (the same resamples for every call) of a score, or
+        the mean C of several scores (a list: their pair counts are averaged, C sharing one denominator)."""
+        import numpy as np
+
+        scores = scores if isinstance(scores, list) else [scores]
+        credit = np.mean([self._credit(s) for s in scores], axis=0)
+        num = np.bincount(self.cell, weights=credit, minlength=self.den.size).reshape(self.den.shape)
+        rng = np.random.default_rng(seed)
+        out = []
+        for start in range(0, n_boot, chunk):
+            w = np.array([np.bincount(rng.integers(0, self.n_acc, self.n_acc), minlength=self.n_acc)
+                          for _ in range(min(chunk, n_boot - start))], dtype=float)
+            we = w[:, self.ev_acc]
+            out.append(np.einsum("be,eb->b", we, num @ w.T) / np.einsum("be,eb->b", we, self.den @ w.T))
+        return np.concatenate(out) if out else np.empty(0)
+
+
+def _bootstrap_c(ep, scores, strata, n_boot: int, seed: int):
+    """Harrell's C of each score on ``(start, stop]`` rows, and its account-bootstrap distribution
+    (``n_boot x len(scores)``, the same resamples for every score): see :class:`_PairTable`."""
+    import numpy as np
+
+    pairs = _PairTable(ep, strata)
+    point = np.array([pairs.c(s) for s in scores])
+    draws = (np.column_stack([pairs.draws(s, n_boot, seed) for s in scores]) if n_boot
+             else np.empty((0, len(scores))))
     return point, draws

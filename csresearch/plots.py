@@ -133,7 +133,7 @@ def forest(rows: pd.DataFrame, *, label: str = "label", ax=None, reference: floa
 # metrics by data, Goodhart and the vendor-customer gap (csresearch.metrics.by_data / .goodhart)
 # ---------------------------------------------------------------------------------------------------------
 VERDICT_COLORS = {"goldilocks": "#2e8b57", "papa": "#2c6fbb", "mama": "#e6a23c", "leading_indicator": "#8e44ad",
-                  "noise": "#7f8c8d", "insufficient_data": "#bdc3c7"}
+                  "noise": "#7f8c8d", "inconclusive": "#a89f91", "insufficient_data": "#bdc3c7"}
 
 
 def _quadrant_panel(ax, rows: pd.DataFrame, xscale: float, xlabel: str, ylabel: str, title: str,
@@ -192,7 +192,8 @@ def metric_quadrants(table: pd.DataFrame, *, axes=None, min_kpi_effect: float | 
 
     One panel for customer KPIs (x in attainment points per month per SD of usage; y = hazard ratio per full
     attainment) and one for usage metrics (x in % per SD of usage; y = hazard ratio per SD), since the units
-    differ. Error bars are the 95% CIs, colours the verdicts; the dotted line is the minimum effect, the
+    differ. Error bars are the CIs of the classification, colours the verdicts (a neutral taupe for
+    ``inconclusive``: an interval too wide to place the metric); the dotted line is the minimum effect, the
     shaded side the attributable half. The usage baseline (attributable by definition) is drawn hollow at the
     right edge; ``insufficient_data`` metrics are left out. Returns the array of Axes.
     """
@@ -308,16 +309,29 @@ def vendor_gap(table: pd.DataFrame, *, segment: str = "all", ax=None, min_cell: 
 
 def ladder(table: pd.DataFrame, *, ax=None, title: str = "What each level of measurement adds in foresight of churn",
            level: float = 0.95):
-    """C-index per maturity level with bootstrap CIs (a :func:`csresearch.maturity.ladder` frame)."""
+    """Cross-validated C-index per maturity level with its CIs (a :func:`csresearch.maturity.ladder` frame), the
+    in-sample C beside it (hollow, when the frame has it) and the coin toss (C = 0.5) the axis starts from, so a
+    small gain looks small."""
     ax = _ax(ax, figsize=(7.5, 3.8))
     x = table["level"].to_numpy()
     err = np.vstack([table["c_index"] - table["ci_low"], table["ci_high"] - table["c_index"]])
-    ax.errorbar(x, table["c_index"], yerr=err, fmt="-o", color=PALETTE["both"], ecolor="0.3", capsize=4, lw=2)
+    ax.axhline(0.5, color="0.45", lw=1, ls="--")
+    ax.annotate("coin toss (C = 0.5)", (x.min(), 0.5), textcoords="offset points", xytext=(0, 4), fontsize=8,
+                color="0.4")
+    ax.errorbar(x, table["c_index"], yerr=err, fmt="-o", color=PALETTE["both"], ecolor="0.3", capsize=4, lw=2,
+                label="cross-validated")
+    if "c_index_in_sample" in table.columns:
+        ax.plot(x, table["c_index_in_sample"], "o", mfc="white", color="0.45", ms=5, zorder=3,
+                label="in-sample (optimistic)")
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
     for xi, c in zip(x, table["c_index"]):
         ax.annotate(f"{c:.3f}", (xi, c), textcoords="offset points", xytext=(8, -12), fontsize=9)
+    top = np.nanmax(np.r_[table["ci_high"].to_numpy(float), table["c_index"].to_numpy(float),
+                          table.get("c_index_in_sample", table["c_index"]).to_numpy(float)])
+    ax.set_ylim(0.5 - 0.02 * (top - 0.5 or 1), top + 0.1 * (top - 0.5 or 1))
     ax.set_xticks(x, [f"level {lv}" for lv in x])
     ax.set_xlabel("measurement maturity level (2 = usage only ... 5 = partial value)")
-    ax.set_ylabel(f"C-index ({level * 100:g}% bootstrap CI)")
+    ax.set_ylabel(f"C-index, cross-validated ({level * 100:g}% CI)")
     ax.set_title(title)
     return ax
 

@@ -211,8 +211,11 @@ def methods_text(r: StudyResults) -> str:
         "reported since. Adjustment covariates such as ARR are taken as recorded in the export and assumed to describe "
         "the account from its start; if ARR shrinks before churn, adjusting for it is not clean. Whether outcomes rank "
         "churn risk better than usage is decided out of sample (cross-validation grouped by account); the in-sample "
-        "C-indices shown beside it are slightly optimistic. "
-        f"Confidence intervals are {r.ctx.level_text}; tests are two-sided at {level_text(r.ctx.alpha)}.",
+        "C-indices shown beside it are slightly optimistic" + ("; the maturity ladder's are cross-validated too (each "
+                                                                 "account scored by a model fitted on other accounts). "
+                                                                 if (r.results.get("maturity") or {}).get("ladder")
+                                                                 else ". ")
+        + f"Confidence intervals are {r.ctx.level_text}; tests are two-sided at {level_text(r.ctx.alpha)}.",
         f"**Privacy.** No account identifier or per-account row appears in this report; any group or cell with fewer than "
         f"{p['min_cell']} accounts is suppressed.",
     ]

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from .. import maturity as M
 from .. import plots
+from ..findings import _finite
 from ..models import AnalysisError
 from ..result import Figure, Result
 from ._gates import goals_reason
@@ -44,11 +45,13 @@ def run(ctx: "StudyContext") -> Result:
             if lad.attrs.get("note"):
                 res.warnings.append(lad.attrs["note"])
             res.tables["ladder"] = lad
-            summary["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "gain", "gain_ci_low",
-                                     "gain_ci_high"]].to_dict("records")
+            summary["ladder"] = lad[["level", "knows", "c_index", "ci_low", "ci_high", "c_index_in_sample", "gain",
+                                     "gain_ci_low", "gain_ci_high", "gain_over_usage", "gain_over_usage_ci_low",
+                                     "gain_over_usage_ci_high"]].to_dict("records")
             res.figures.append(Figure("ladder", lambda: plots.ladder(lad, level=ctx.level),
-                                      alt="C-index of churn models that know what each maturity level records"))
-            lines.append(_ladder_text(ctx, summary["ladder"]))
+                                      alt="Cross-validated C-index of churn models that know what each maturity "
+                                          "level records"))
+            lines.append(_ladder_text(ctx, summary["ladder"], lad.attrs["folds"]))
     res.text = "\n\n".join(lines)
     return res
 
@@ -62,19 +65,40 @@ def _level_text(m: dict) -> str:
     return "\n\n".join(lines)
 
 
-def _ladder_text(ctx: "StudyContext", lad: list[dict]) -> str:
+def _ladder_text(ctx: "StudyContext", lad: list[dict], folds: int) -> str:
     """One sentence per step of the ladder: what the next level of measurement buys in foresight (Markdown)."""
     lines = []
     for prev, cur in zip(lad, lad[1:]):
         head = (f"- Level {prev['level']} → {cur['level']} ({cur['knows']}): C-index {prev['c_index']:.3f} → "
                 f"{cur['c_index']:.3f}, a gain of {cur['gain']:+.3f}")
-        if cur["gain_ci_low"] is None or cur["gain_ci_high"] is None or cur["gain_ci_low"] != cur["gain_ci_low"]:
-            lines.append(head + " (no bootstrap interval: bootstrap was set to 0).")
+        if not _finite(cur["gain_ci_low"], cur["gain_ci_high"]):
+            lines.append(head + " (no interval: bootstrap was set to 0, or the book is too large for it).")
             continue
-        sig = cur["gain_ci_low"] > 0
-        lines.append(head + f" ({ctx.level_text} CI {cur['gain_ci_low']:+.3f} to {cur['gain_ci_high']:+.3f})"
-                     + ("." if sig else ": not distinguishable from no gain."))
-    lines.append("\nC-indices are measured on the same accounts the models were fitted on, and the bootstrap holds each "
-                 "model's coefficients fixed, so small gains are optimistic; read them as the ranking each level "
-                 "reaches on this book of accounts.")
+        if cur["gain_ci_low"] > 0:
+            verdict = "."
+        elif cur["gain_ci_high"] < 0:
+            verdict = ": a loss (the added features fit noise that does not carry over to other accounts)."
+        else:
+            verdict = ": not distinguishable from no gain."
+        lines.append(head + f" ({ctx.level_text} CI {cur['gain_ci_low']:+.3f} to {cur['gain_ci_high']:+.3f})" + verdict)
+    first, last = lad[0], lad[-1]
+    if len(lad) > 2 and _finite(last["gain_over_usage_ci_low"], last["gain_over_usage_ci_high"]):
+        lo, hi = last["gain_over_usage_ci_low"], last["gain_over_usage_ci_high"]
+        lines.append(f"- Altogether, level {last['level']} over level {first['level']} (usage alone): a gain of "
+                     f"{last['gain_over_usage']:+.3f} ({ctx.level_text} CI {lo:+.3f} to {hi:+.3f})"
+                     + ("." if lo > 0 else ": a loss." if hi < 0 else ": not distinguishable from no gain."))
+    lines.append(f"\nThe C-indices are cross-validated: each account is scored by a model fitted on the other accounts "
+                 f"({folds}-fold, by account), so a level is credited only for foresight that carries over to accounts "
+                 "the model has not seen, and a gain whose interval includes 0 is not distinguishable from no gain. "
+                 + _optimism_text(first, last))
     return "\n".join(lines)
+
+
+def _optimism_text(first: dict, last: dict) -> str:
+    """The in-sample C beside the cross-validated one, at the lowest and the highest level."""
+    both = (f"level {first['level']}: {first['c_index_in_sample']:.3f} instead of {first['c_index']:.3f}; "
+            f"level {last['level']}: {last['c_index_in_sample']:.3f} instead of {last['c_index']:.3f}")
+    if first["c_index_in_sample"] > first["c_index"] and last["c_index_in_sample"] > last["c_index"]:
+        return f"Fitted and scored on the same accounts the models look better ({both}); that excess is in-sample " \
+               "optimism, not foresight."
+    return f"Fitted and scored on the same accounts the models reach ({both})."

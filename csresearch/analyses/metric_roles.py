@@ -17,13 +17,15 @@ USES_SAMPLE = True
 INTRO = ("Each customer KPI and each usage metric is tested twice: does it predict churn beyond core usage "
          "(relevance), and does product usage move it (attributability)? Goldilocks metrics do both; Papa Bear metrics "
          "predict renewal but the product does not move them; Mama Bear metrics move with usage but do not predict "
-         "renewal. Error bars are {level} CIs; significance is corrected for the number of metrics tested "
-         "(Benjamini-Hochberg).")
+         "renewal. A metric is placed only on evidence: when an interval is too wide to tell whether the metric "
+         "predicts renewal or whether usage moves it, it is inconclusive. Error bars are {level} CIs; significance "
+         "is corrected for the number of metrics tested (Benjamini-Hochberg).")
 RECORD_COLUMNS = ("metric", "kind", "verdict", "relevance_hr", "relevance_ci_low", "relevance_ci_high", "relevance_q",
                   "attrib_effect", "attrib_ci_low", "attrib_ci_high", "attrib_q", "n_accounts", "rationale")
 LABELS = {"goldilocks": "Goldilocks (predict renewal and move with usage)",
           "papa": "Papa Bear (predict renewal, not moved by the product)",
-          "mama": "Mama Bear (move with usage, do not predict renewal)"}
+          "mama": "Mama Bear (move with usage, do not predict renewal)",
+          "inconclusive": "inconclusive (the intervals are too wide to place them)"}
 
 
 def requires(ctx: "StudyContext") -> str | None:

@@ -1,5 +1,5 @@
 """Classifying metrics by data: does a metric predict churn (relevance), and does product usage move it
-(attributability)? The two answers place every metric in one of the bears' quadrants.
+(attributability)? The two answers place every metric in one of the bears' quadrants, when the data can tell.
 
 Classification *by definition* (:mod:`csresearch.metrics.definition`) reads what a metric is meant to be;
 this module asks the data whether it behaves that way. Two questions, one per axis:
@@ -43,25 +43,35 @@ OLS on demeaned variables with cluster-robust (CR1) standard errors by account:
   within-account SD, so "per SD" means one typical month-to-month swing of an account's own usage (not the
   far larger spread between small and large accounts).
 
-**Decisions.** p-values are adjusted with Benjamini-Hochberg over the metrics tested, separately for each
-axis (a long metric list does not manufacture findings). ``relevant``: q < ``alpha`` and
-``|log HR| >= min_log_hr`` (either direction: a metric that predicts churn is relevant whatever its sign; the
-rationale says when the sign is unexpected). ``attributable``: q < ``alpha`` and a *positive* effect of at
-least ``min_kpi_effect`` (KPIs, attainment per month per SD) or ``min_usage_effect`` (usage metrics, log
-points per SD); a significant negative association (more usage, less progress) is reported, not counted.
-The minimum effects keep a statistically detectable trace (a vendor score moving 0.2% per SD of usage in
-80,000 account-months) from being called attributable.
+**Decisions: yes, no or unclear on each axis.** p-values are adjusted with Benjamini-Hochberg over the
+metrics tested, separately for each axis (a long metric list does not manufacture findings). Each axis has
+three states, read from the estimate's ``1 - alpha`` interval against the axis's minimum effect:
 
-**Quadrants.** Customer KPIs: relevant + attributable = ``goldilocks``; relevant only = ``papa``;
-attributable only = ``mama``; neither = ``noise``. Vendor metrics (every usage-table metric; and a goal
+* relevance *yes*: q < ``alpha`` and ``|log HR| >= min_log_hr`` (either direction: a metric that predicts churn
+  is relevant whatever its sign; the rationale says when the sign is unexpected); *no*: the interval lies within
+  ``exp(-min_log_hr)`` to ``exp(min_log_hr)``, so it excludes every effect at least as large as the minimum;
+  *unclear* otherwise (the interval is too wide to tell, whatever the point estimate).
+* attributability *yes*: q < ``alpha`` and a *positive* effect of at least ``min_kpi_effect`` (KPIs, attainment
+  per month per SD) or ``min_usage_effect`` (usage metrics, log points per SD); *no*: the interval's upper end is
+  below that minimum (a significant negative association, more usage and less progress, is a no: it is reported,
+  not credited); *unclear* otherwise.
+
+The minimum effects keep a statistically detectable trace (a vendor score moving 0.2% per SD of usage in
+80,000 account-months) from being called attributable, and they are the margins a *no* must clear: absence of
+evidence is not read as evidence of absence. The table's ``relevant`` and ``attributable`` hold the states as
+a nullable boolean: True (yes), False (no), NA (unclear, or not judged when the data are insufficient).
+
+**Quadrants, on evidence only.** Customer KPIs: relevance yes + attributability yes = ``goldilocks``; yes + no
+= ``papa``; no + yes = ``mama``; no + no = ``noise``. Vendor metrics (every usage-table metric; and a goal
 metric whose catalog ``owner`` is ``vendor`` when a catalog is given) are never Goldilocks, since they
-describe the vendor's success, not the customer's objective: relevant (with or without attributable) =
+describe the vendor's success, not the customer's objective: relevance yes (whatever attributability) =
 ``leading_indicator`` (an early warning worth watching beyond core usage, not a customer outcome);
-attributable only = ``mama``; neither = ``noise``. The baseline is attributable by definition, so it is a
-``leading_indicator`` when it predicts churn and ``mama`` otherwise. A metric with fewer than
-``min_accounts`` accounts or ``min_events`` churn events in its relevance model (or fewer than
-``min_accounts`` accounts with consecutive measurements for attributability) is ``insufficient_data``, with
-the reason.
+no + yes = ``mama``; no + no = ``noise``. The baseline is attributable by definition, so it is a
+``leading_indicator`` when it predicts churn and ``mama`` when it shows it does not. Whenever an axis the class
+depends on is unclear the verdict is ``inconclusive``, and the rationale names the interval that is too wide and
+the classes it could still be. A metric with fewer than ``min_accounts`` accounts or ``min_events`` churn events
+in its relevance model (or fewer than ``min_accounts`` accounts with consecutive measurements for
+attributability) is ``insufficient_data``, with the reason.
 """
 from __future__ import annotations
 
@@ -77,6 +87,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .._json import jsonable, records
+from ..findings import ci_text, level_text
 from ..models import AnalysisError, account_covariates
 from ..attainment import DAYS_PER_MONTH, attainment_by_metric, episodes
 from ..attainment import usage_wide as attainment_usage_wide
@@ -87,11 +98,11 @@ if TYPE_CHECKING:
 
 DEFAULT_BASELINE = "active_users"
 #: Verdicts for customer KPIs, in the order of the story.
-KPI_VERDICTS = ("goldilocks", "papa", "mama", "noise")
+KPI_VERDICTS = ("goldilocks", "papa", "mama", "noise", "inconclusive")
 #: Verdicts for vendor metrics (never Goldilocks).
-VENDOR_VERDICTS = ("leading_indicator", "mama", "noise")
+VENDOR_VERDICTS = ("leading_indicator", "mama", "noise", "inconclusive")
 #: Every verdict :func:`classify_by_data` can give.
-DATA_VERDICTS = ("goldilocks", "papa", "mama", "leading_indicator", "noise", "insufficient_data")
+DATA_VERDICTS = ("goldilocks", "papa", "mama", "leading_indicator", "noise", "inconclusive", "insufficient_data")
 #: Columns of :func:`classify_by_data`'s table, in order.
 COLUMNS = ("metric", "kind", "owner", "n_accounts", "n_events", "relevance_hr", "relevance_ci_low",
            "relevance_ci_high", "relevance_p", "relevance_q", "relevance_unit", "c_baseline", "c_full", "c_gain",
@@ -364,57 +375,133 @@ def _attrib_one(frame: pd.DataFrame, y: str, x: str, control: str, fe: str, min_
 # ---------------------------------------------------------------------------------------------------------
 # the classification
 # ---------------------------------------------------------------------------------------------------------
-def data_verdict(kind: str, owner: str, relevant: bool, attributable: bool) -> str:
-    """The quadrant of a metric: see the module docstring (vendor metrics are never Goldilocks)."""
+def _state(value) -> bool | None:
+    """An axis state as True (yes), False (no) or None (unclear / not judged): pd.NA and NaN read as None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return bool(value)
+
+
+def relevance_state(hr: float, ci_low: float, ci_high: float, q: float, *, alpha: float,
+                    min_log_hr: float) -> bool | None:
+    """Does the metric predict churn? True (yes): q < ``alpha`` and ``|log HR| >= min_log_hr``; False (no): the
+    interval lies within ``exp(-min_log_hr) .. exp(min_log_hr)``, so it excludes every effect that counts; None
+    (unclear) otherwise: the interval is too wide to tell."""
+    if q < alpha and abs(math.log(hr)) >= min_log_hr:
+        return True
+    if math.log(ci_low) > -min_log_hr and math.log(ci_high) < min_log_hr:
+        return False
+    return None
+
+
+def attributability_state(effect: float, ci_high: float, q: float, *, alpha: float, minimum: float) -> bool | None:
+    """Does usage move the metric? True (yes): q < ``alpha`` and a positive effect of at least ``minimum``; False
+    (no): the interval's upper end is below ``minimum``, so it excludes every effect that counts (a negative or a
+    trivial association is a no); None (unclear) otherwise."""
+    if q < alpha and effect > 0 and effect >= minimum:
+        return True
+    if ci_high < minimum:
+        return False
+    return None
+
+
+def data_verdict(kind: str, owner: str, relevant: bool | None, attributable: bool | None) -> str:
+    """The quadrant of a metric from its two axis states (True = yes, False = no, None or pd.NA = unclear).
+
+    Customer KPIs: yes/yes ``goldilocks``, yes/no ``papa``, no/yes ``mama``, no/no ``noise``. Vendor metrics
+    (never Goldilocks): relevance yes ``leading_indicator`` (whatever usage does), no/yes ``mama``, no/no
+    ``noise``. A class is given only on evidence: whenever an axis it depends on is unclear, ``inconclusive``.
+    """
+    rel, att = _state(relevant), _state(attributable)
     if owner == "vendor":
-        if relevant:
+        if rel is True:
             return "leading_indicator"
-        return "mama" if attributable else "noise"
-    if relevant:
-        return "goldilocks" if attributable else "papa"
-    return "mama" if attributable else "noise"
+        if rel is False and att is not None:
+            return "mama" if att else "noise"
+        return "inconclusive"
+    if rel is None or att is None:
+        return "inconclusive"
+    if rel:
+        return "goldilocks" if att else "papa"
+    return "mama" if att else "noise"
 
 
 def _fmt_p(q: float) -> str:
     return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
 
 
+#: verdicts as a sentence names them ("it could be Goldilocks or Papa Bear")
+_VERDICT_WORDS = {"goldilocks": "Goldilocks", "papa": "Papa Bear", "mama": "Mama Bear", "noise": "noise",
+                  "leading_indicator": "a leading indicator"}
+
+
+def _possible(kind: str, owner: str, rel: bool | None, att: bool | None) -> list[str]:
+    """The verdicts an inconclusive metric could resolve to, once its unclear axes are decided."""
+    rels = [True, False] if rel is None else [rel]
+    atts = [True, False] if att is None else [att]
+    found = dict.fromkeys(data_verdict(kind, owner, r, a) for r in rels for a in atts)
+    return [v for v in found if v != "inconclusive"]
+
+
 def _rationale(row: dict, base_label: str, reasons: list[str]) -> str:
     if row["verdict"] == "insufficient_data":
         return "Insufficient data: " + "; ".join(reasons) + "."
-    parts = []
+    level, alpha = row["_level"], row["_alpha"]
     kpi = row["kind"] == "kpi"
     unit = "per full attainment" if kpi else "per SD"
     beyond = f" beyond {base_label}" if row.get("_adjusted") else ""
     hr, q = row["relevance_hr"], row["relevance_q"]
-    if row["relevant"]:
+    rel_ci = ci_text(row["relevance_ci_low"], row["relevance_ci_high"], level)
+    rel, att = _state(row["relevant"]), _state(row["attributable"])
+    m = row["_min_log_hr"]
+    if rel is True:
         direction = "lower" if hr < 1 else "higher"
         note = "" if (hr < 1) else " (unexpected direction: higher values go with more churn)"
-        parts.append(f"predicts churn{beyond} (HR {hr:.2f} {unit}, {_fmt_p(q)}: {direction} risk){note}")
+        first = f"It predicts churn{beyond} (HR {hr:.2f} {unit}, {rel_ci}, {_fmt_p(q)}: {direction} risk){note}"
+    elif rel is False:
+        first = (f"It does not predict churn{beyond} (HR {hr:.2f} {unit}, {rel_ci}: any effect is smaller than the "
+                 f"minimum that counts, HR {math.exp(-m):.2f} to {math.exp(m):.2f})")
     else:
-        parts.append(f"does not predict churn{beyond} (HR {hr:.2f} {unit}, {_fmt_p(q)})")
+        # an interval that excludes HR 1 with q >= alpha: not significant once the metrics tested are counted
+        multiple = " once the number of metrics tested is accounted for" if (
+            q >= alpha and (row["relevance_ci_high"] < 1 or row["relevance_ci_low"] > 1)) else ""
+        first = (f"The data cannot tell whether it predicts renewal{beyond} (HR {hr:.2f} {unit}, {rel_ci}, "
+                 f"{_fmt_p(q)}{multiple})")
     if row.get("_is_baseline"):
-        parts.append("is the usage baseline, so attributable to usage by definition")
+        second = "it is the usage baseline, so attributable to usage by definition"
     else:
-        eff, qa = row["attrib_effect"], row["attrib_q"]
+        eff, qa, hi, lo = row["attrib_effect"], row["attrib_q"], row["attrib_ci_high"], row["attrib_ci_low"]
+        minimum = row["_minimum"]
         if kpi:
-            text = f"{100 * eff:+.2f} attainment points per month per SD of {base_label}"
+            text = (f"{100 * eff:+.2f} attainment points per month per SD of {base_label}, "
+                    f"{ci_text(100 * lo, 100 * hi, level)}")
+            least = f"{100 * minimum:.2f} attainment points per month"
         else:
-            text = f"{100 * (math.exp(eff) - 1):+.1f}% per SD of {base_label}"
-        if row["attributable"]:
-            parts.append(f"moves with usage ({text}, {_fmt_p(qa)})")
-        elif qa < row["_alpha"] and eff < 0:
-            parts.append(f"moves against usage ({text}, {_fmt_p(qa)}), so it is not credited to the product")
-        elif qa < row["_alpha"]:
-            parts.append(f"moves with usage only trivially ({text}, {_fmt_p(qa)}; below the minimum effect)")
+            text = (f"{100 * (math.exp(eff) - 1):+.1f}% per SD of {base_label}, "
+                    f"{level_text(level)} CI {100 * (math.exp(lo) - 1):.1f}% to {100 * (math.exp(hi) - 1):.1f}%")
+            least = f"{100 * (math.exp(minimum) - 1):.1f}%"
+        if att is True:
+            second = f"it moves with usage ({text}, {_fmt_p(qa)})"
+        elif att is False and qa < alpha and eff < 0:
+            second = f"it moves against usage ({text}, {_fmt_p(qa)}), so it is not credited to the product"
+        elif att is False and qa < alpha:
+            second = f"it moves with usage only trivially ({text}, {_fmt_p(qa)}; below the minimum effect of {least})"
+        elif att is False:
+            second = f"it does not move with usage ({text}, {_fmt_p(qa)}: any effect is below the minimum of {least})"
         else:
-            parts.append(f"does not move with usage ({text}, {_fmt_p(qa)})")
+            multiple = " once the number of metrics tested is accounted for" if (qa >= alpha and lo > 0) else ""
+            second = (f"the data cannot tell whether usage moves it by the minimum effect of {least} or more "
+                      f"({text}, {_fmt_p(qa)}{multiple})")
     names = {"goldilocks": "Goldilocks: a customer outcome the product moves and that keeps customers",
              "papa": "Papa Bear: it matters for retention, but usage does not move it",
              "mama": "Mama Bear: it follows usage but adds nothing to retention",
              "noise": "noise: neither moved by usage nor predictive of churn",
              "leading_indicator": "leading indicator: a vendor metric that warns of churn beyond core usage "
                                   "(never Goldilocks: it is not the customer's objective)"}
+    if row["verdict"] == "inconclusive":
+        options = [_VERDICT_WORDS[v] for v in _possible(row["kind"], row["owner"], rel, att)]
+        names["inconclusive"] = ("inconclusive: the data cannot place it yet (it could be "
+                                 + ", ".join(options[:-1]) + " or " + options[-1] + ")")
     if row.get("_is_baseline") and row["verdict"] == "leading_indicator":
         names = {**names, "leading_indicator": "leading indicator: the core usage metric, a vendor signal of churn "
                                                "risk (never Goldilocks: usage is not the customer's objective)"}
@@ -422,7 +509,7 @@ def _rationale(row: dict, base_label: str, reasons: list[str]) -> str:
         names = {**names, "mama": "Mama Bear: vendor activity that follows usage but adds nothing to retention"}
     if row["owner"] == "vendor" and row["verdict"] == "noise":
         names = {**names, "noise": "noise: a vendor number neither driven by usage nor predictive of churn"}
-    return f"It {parts[0]} and {parts[1]}: {names[row['verdict']]}."
+    return f"{first}, and {second}: {names[row['verdict']]}."
 
 
 def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = None, catalog=None,
@@ -443,10 +530,13 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         catalog: optional metric catalog (frame from :func:`load_catalog` or a path): goal metrics it marks
             ``owner: vendor`` are treated as vendor metrics (never Goldilocks).
         kpis, usage_metrics: restrict to these metrics (default: every goal metric / usage metric).
-        alpha: false-discovery rate for each axis (BH q-values below it count).
-        min_log_hr: minimum |log hazard ratio| (per full attainment for KPIs, per SD for usage) to be relevant.
-        min_kpi_effect: minimum attainment change per month per SD of usage for a KPI to be attributable.
-        min_usage_effect: minimum log-point change per SD of usage for a usage metric to be attributable.
+        alpha: false-discovery rate for each axis (BH q-values below it count); the intervals, on which a *no* is
+            judged, are at ``1 - alpha``.
+        min_log_hr: minimum |log hazard ratio| (per full attainment for KPIs, per SD for usage) to be relevant;
+            not relevant needs the interval within ``exp(-min_log_hr)`` to ``exp(min_log_hr)``.
+        min_kpi_effect: minimum attainment change per month per SD of usage for a KPI to be attributable (and
+            the interval's upper end must be below it for not attributable).
+        min_usage_effect: the same for a usage metric, in log points per SD of usage.
         min_accounts, min_events: below these a metric is ``insufficient_data``.
         covariates: account covariates for the Cox models (:func:`account_covariates`; default log ARR).
         adjust_for_baseline: hold the baseline usage in every relevance model except the baseline's own.
@@ -573,8 +663,9 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
     relevant, attributable, verdicts, rationale = [], [], [], []
     for i, r in table.iterrows():
         rd = r.to_dict()
-        rd["_alpha"] = alpha
         is_base = bool(is_baseline[i])
+        minimum = min_kpi_effect if rd["kind"] == "kpi" else min_usage_effect
+        rd.update(_alpha=alpha, _level=1 - alpha, _min_log_hr=min_log_hr, _minimum=minimum)
         why = reasons[rd["metric"]]
         if why:
             relevant.append(pd.NA)
@@ -583,16 +674,14 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
             rd.update(verdict="insufficient_data")
             rationale.append(_rationale(rd, base_label, why))
             continue
-        rel = bool(rd["relevance_q"] < alpha and abs(math.log(rd["relevance_hr"])) >= min_log_hr)
-        if is_base:
-            att_ok = True
-        else:
-            minimum = min_kpi_effect if rd["kind"] == "kpi" else min_usage_effect
-            att_ok = bool(rd["attrib_q"] < alpha and rd["attrib_effect"] > 0 and rd["attrib_effect"] >= minimum)
+        rel = relevance_state(rd["relevance_hr"], rd["relevance_ci_low"], rd["relevance_ci_high"], rd["relevance_q"],
+                              alpha=alpha, min_log_hr=min_log_hr)
+        att_ok = True if is_base else attributability_state(rd["attrib_effect"], rd["attrib_ci_high"], rd["attrib_q"],
+                                                            alpha=alpha, minimum=minimum)
         v = data_verdict(rd["kind"], rd["owner"], rel, att_ok)
         rd.update(relevant=rel, attributable=att_ok, verdict=v, _is_baseline=is_base)
-        relevant.append(rel)
-        attributable.append(att_ok)
+        relevant.append(pd.NA if rel is None else rel)
+        attributable.append(pd.NA if att_ok is None else att_ok)
         verdicts.append(v)
         rationale.append(_rationale(rd, base_label, why))
     table["relevant"] = pd.array(relevant, dtype="boolean")
@@ -611,7 +700,9 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
                   "robust SE by account" + (", stratified by segment" if strata else "")
                   + ("; metrics other than the baseline adjusted for it" if adjust_for_baseline else "")
                   + "; attributability: within-account OLS (fixed effects), cluster-robust SE by account; "
-                  "Benjamini-Hochberg per axis",
+                  "Benjamini-Hochberg per axis; each axis yes (significant and at least the minimum effect), no (the "
+                  f"{level_text(1 - alpha)} CI excludes the minimum effect) or unclear; a class only on evidence, "
+                  "else inconclusive",
         "baseline": base, "alpha": float(alpha),
         "thresholds": {"min_log_hr": float(min_log_hr), "min_kpi_effect": float(min_kpi_effect),
                        "min_usage_effect": float(min_usage_effect), "min_accounts": int(min_accounts),
