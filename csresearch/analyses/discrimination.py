@@ -5,10 +5,12 @@ better than product usage on accounts the models have not seen?
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .. import plots
 from ..cohorts import survival_table
@@ -44,7 +46,8 @@ AUC_MONTHS = (3, 6, 12)
 #: horizon of the calibration, in months after the first landmark
 CALIBRATION_MONTHS = 12
 MODELS = ("baseline", "usage", "attainment", "both")
-METHOD = (f"{FOLDS}-fold cross-validation grouped by account; account bootstrap of the out-of-fold scores")
+METHOD = (f"{FOLDS}-fold cross-validation grouped by account; intervals from the account bootstrap of the "
+          "out-of-fold scores plus a delete-a-fold jackknife of the fitted models (estimation error)")
 
 
 def horizon_days(months: int) -> int:
@@ -87,9 +90,14 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     (seeded, every month of an account in one fold, churned accounts spread evenly); each model is fitted on
     the other folds and its linear predictor scores the held-out rows. On the pooled out-of-fold scores:
 
-    * Harrell's C within segments per model and ``ΔC = C(attainment) - C(usage)``, with an account bootstrap
-      (:func:`csresearch.survival.bootstrap_concordance`, ``n_boot`` resamples, scores held fixed); and the
-      in-sample C of the same models fitted on all rows, for the optimism of scoring on the fitting data;
+    * Harrell's C within segments per model and ``ΔC = C(attainment) - C(usage)``, with normal intervals whose
+      variance adds two sources of error: which accounts the C is measured on (an account bootstrap of the pooled
+      out-of-fold scores, :func:`csresearch.survival.bootstrap_concordance`, ``n_boot`` resamples, scores held
+      fixed) and which accounts the coefficients were estimated from (the ``folds`` fold models are a
+      delete-a-fold jackknife of the fit: each scores every row, and ``(K - 1) / K`` times the sum of squared
+      deviations of their C estimates that variance). The bootstrap alone held the scores fixed and covered a
+      null ΔC in about 92% of worlds (benchmarks/bench_verdicts.py); and the in-sample C of the same models
+      fitted on all rows, for the optimism of scoring on the fitting data;
     * the cumulative/dynamic AUC (:func:`csresearch.survival.cumulative_dynamic_auc`) 3, 6 and 12 months after
       ``landmark_days`` of tenure, among accounts active then, from each account's score on its row that
       covers the landmark;
@@ -140,12 +148,14 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     st = survival if survival is not None else survival_table(ds)
     lm = _landmark_rows(ep, st, landmark_days)
     horizon = horizon_days(CALIBRATION_MONTHS)
-    oof, risk = _out_of_fold(ep, specs, fold, engine, strata, discrete, lm["row"], landmark_days, horizon)
+    oof, risk, by_fold = _out_of_fold(ep, specs, fold, engine, strata, discrete, lm["row"], landmark_days, horizon)
     in_sample = {m: (_in_sample(engine, ep, cols, strata, discrete) if cols else 0.5) for m, cols in specs.items()}
     scores = pd.DataFrame({m: oof[m] for m in MODELS if specs[m]})
     point, draws = bootstrap_concordance(ep, "stop", "event", scores, cluster="account_id", entry="start",
                                          strata=strata, n_boot=n_boot, seed=seed)
-    table = _c_table(point, draws, in_sample, engine.alpha)
+    jack = {m: np.array([concordance(ep, "stop", "event", sc, entry="start", strata=strata)["c_index"]
+                         for sc in by_fold[m]]) for m in by_fold}
+    table = _c_table(point, draws, in_sample, engine.alpha, jack)
     lm_frame = lm["frame"].assign(**{m: oof[m][lm["rows"]] for m in MODELS}, risk=risk[lm["rows"]])
     auc = _td_auc(lm_frame)
     if discrete:
@@ -155,6 +165,7 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
         calibration = _calibration(lm_frame, horizon, engine.alpha)
         calibration.update(_attainment_drift(ep, lm, landmark_days, horizon))
     delta = (draws["attainment"] - draws["usage"]).to_numpy()
+    delta_jack = jack["attainment"] - jack["usage"]
     info = {
         "method": METHOD, "folds": int(folds), "seed": int(seed), "bootstrap": int(n_boot), "sample": sample,
         "bootstrap_subsample": draws.attrs.get("subsample"),
@@ -166,7 +177,8 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
         "in_sample": {m: float(v) for m, v in in_sample.items()},
         "optimism": {r.model: float(r.optimism) for r in table.itertuples()},
         "delta_c": {"estimate": float(point["attainment"] - point["usage"]),
-                    **_interval(delta, engine.alpha)},
+                    **_interval(delta, engine.alpha, center=float(point["attainment"] - point["usage"]),
+                                jackknife=delta_jack)},
         "landmark_days": float(landmark_days), "n_landmark": int(len(lm_frame)),
         "td_auc_table": auc, "calibration": calibration, "warnings": warnings,
     }
@@ -174,9 +186,12 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
 
 
 def _out_of_fold(ep, specs, fold, engine, strata, discrete, landmark_rows, landmark_days, horizon):
-    """Each model fitted on the other folds and scoring every held-out row: ``({model: scores}, predicted risk)``,
-    the predicted risk (Cox path only) of the combined model on the rows that cover the landmark."""
+    """Each model fitted on the other folds and scoring every held-out row: ``({model: scores}, predicted risk,
+    {model: [each fold model's scores of every row]})``, the predicted risk (Cox path only) of the combined model on
+    the rows that cover the landmark; the last, a delete-a-fold jackknife of the fit, for the intervals."""
     oof = {m: np.zeros(len(ep)) for m in MODELS}
+    by_fold: dict[str, list[np.ndarray]] = {m: [] for m, cols in specs.items() if cols}
+    everyone = np.ones(len(ep), dtype=bool)
     risk = np.full(len(ep), np.nan)
     for k in np.unique(fold):
         test = fold == k
@@ -187,12 +202,13 @@ def _out_of_fold(ep, specs, fold, engine, strata, discrete, landmark_rows, landm
             beta = _fit(engine, train, cols, strata, discrete)
             center = train[cols].mean().to_numpy()
             oof[model][test] = _score(ep, cols, beta, center, test)
+            by_fold[model].append(_score(ep, cols, beta, center, everyone))  # this fold model on every row
             if model == "both" and not discrete:
                 rows = test & landmark_rows
                 risk[rows] = _predicted_risk(train, cols, beta, center, strata, ep, oof[model], rows, landmark_days,
                                              horizon)
         del train
-    return oof, risk
+    return oof, risk, by_fold
 
 
 def _sampled(ep: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame, dict | None]:
@@ -275,20 +291,30 @@ def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _interval(draws: np.ndarray, alpha: float) -> dict:
-    """The percentile interval of bootstrap draws at ``1 - alpha`` (None without draws)."""
+def _interval(draws: np.ndarray, alpha: float, *, center: float | None = None,
+              jackknife: np.ndarray | None = None) -> dict:
+    """The ``1 - alpha`` interval of a cross-validated figure: normal around ``center`` with the variance of the
+    bootstrap ``draws`` plus the delete-a-fold ``jackknife`` variance ``(K - 1) / K * sum((x - mean)^2)``; without
+    a jackknife, the percentile interval of the draws. None without draws."""
     draws = draws[np.isfinite(draws)]
     if len(draws) < 2 or np.ptp(draws) == 0:
         return {"ci_low": None, "ci_high": None}
-    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return {"ci_low": float(lo), "ci_high": float(hi)}
+    if jackknife is None or center is None:
+        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        return {"ci_low": float(lo), "ci_high": float(hi)}
+    k = len(jackknife)
+    var = draws.var(ddof=1) + (k - 1) / k * float(((jackknife - jackknife.mean()) ** 2).sum())
+    half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(var)
+    return {"ci_low": float(center - half), "ci_high": float(center + half)}
 
 
-def _c_table(point: pd.Series, draws: pd.DataFrame, in_sample: dict, alpha: float) -> pd.DataFrame:
+def _c_table(point: pd.Series, draws: pd.DataFrame, in_sample: dict, alpha: float,
+             jack: dict[str, np.ndarray]) -> pd.DataFrame:
     rows = []
     for m in MODELS:
         c = float(point[m]) if m in point else 0.5
-        ci = _interval(draws[m].to_numpy(), alpha) if m in draws else {"ci_low": None, "ci_high": None}
+        ci = (_interval(draws[m].to_numpy(), alpha, center=c, jackknife=jack.get(m)) if m in draws
+              else {"ci_low": None, "ci_high": None})
         rows.append({"model": m, "c_index": c, "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "in_sample": in_sample[m], "optimism": in_sample[m] - c})
     return pd.DataFrame(rows).astype({"ci_low": float, "ci_high": float})
