@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._spec import TABLES
+from ._spec import CONTRACT_DOC, TABLES
 
 MAX_EXAMPLES = 5
 
@@ -61,13 +61,22 @@ class ValidationReport:
             src = s.get("as_of_source")
             lines.append(f"{'as_of':<{width}}  {s.get('as_of')}" + (f" ({src})" if src else ""))
             obs = s.get("observed_from")
+            obs_src = s.get("observed_from_source")
             lines.append(f"{'observed_from':<{width}}  "
-                         + (obs if obs else "none (every account observed from its start date)"))
+                         + (obs + (f" ({obs_src})" if obs_src and obs_src != "from dataset.yaml" else "")
+                            if obs else "none (every account observed from its start date)"))
+            if s.get("label_horizon_days"):
+                lines.append(f"{'label horizon':<{width}}  {s['label_horizon_days']} days, {s['label_from']}.."
+                             f"{s.get('as_of')}: churn is a label (an end_date = churned within the horizon)")
+            if s.get("churn"):
+                lines.append(f"{'churn':<{width}}  {s['churn']}")
             segs = s.get("segments") or {}
             lines.append(f"{'segments':<{width}}  "
                          + ", ".join(f"{k} {v:,}" for k, v in segs.items()))
-            lines.append(f"OK: {self.path} meets the data contract ({_count(n_warn, 'warning')})")
+            lines.append(f"OK: {self.path} meets the data contract ({_count(n_warn, 'warning')}; "
+                         f"the rules: {CONTRACT_DOC})")
         else:
+            lines.append(f"every rule, with examples: {CONTRACT_DOC}")
             lines.append(f"INVALID: {self.path}: {_count(n_err, 'error')}, {_count(n_warn, 'warning')}")
         return "\n".join(lines)
 
