@@ -76,6 +76,8 @@ class RawFile:
     arrow: Any                # Parquet/JSON: the table; CSV: built when a view needs it
     rows: np.ndarray          # per row: spreadsheet row (CSV, header = row 1) or 1-based row
     options: ReadOptions
+    #: CSV columns read as text only because of a few values (see :class:`Note`)
+    notes: list[Note] = field(default_factory=list)
 
 
 class Sources:
@@ -149,7 +151,7 @@ class Sources:
         if suffix in (".json", ".ndjson", ".jsonl"):
             import duckdb
             try:
-                arrow = duckdb.connect().execute("SELECT * FROM read_json(?)", [str(path)]).arrow()
+                arrow = duckdb.connect().execute("SELECT * FROM read_json(?)", [str(path)]).to_arrow_table()
             except duckdb.Error as exc:
                 errors.append(Problem(None, name, None, "json_unreadable",
                                       f"{name}: not readable as JSON: {str(exc).splitlines()[0]}"))
@@ -179,7 +181,9 @@ class Sources:
         import pyarrow as pa
 
         if raw.arrow is None:  # CSV: typed by its values
-            raw.arrow = pa.table({c: _infer(raw.text[c].to_numpy(dtype=object), raw.options) for c in raw.columns})
+            typed = {c: _infer(raw.text[c].to_numpy(dtype=object), raw.options, c) for c in raw.columns}
+            raw.arrow = pa.table({c: arr for c, (arr, _) in typed.items()})
+            raw.notes = [note for _, note in typed.values() if note is not None]
         table = raw.arrow
         for col in PROVENANCE:
             if col in table.schema.names:
@@ -196,11 +200,22 @@ class Sources:
 
 _INT = re.compile(r"[+-]?(?:0|[1-9]\d{0,17})")
 _NUM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: a column whose values are this share numbers (or dates) but not all is noted: a view may trip on the others
+_NEARLY = 0.8
 
 
-def _infer(values: np.ndarray, options: ReadOptions):
+@dataclass
+class Note:
+    """A raw column read as text because a few of its values are not numbers (or dates) like the rest."""
+    column: str
+    kind: str            # "numbers" | "dates"
+    positions: np.ndarray
+
+
+def _infer(values: np.ndarray, options: ReadOptions, column: str = "") -> tuple[Any, Note | None]:
     """A CSV column's type from its values (empty = NULL): BIGINT (no leading zeros, so ids like 007 stay text),
-    DOUBLE, DATE (YYYY-MM-DD or the declared date_format, midnight times allowed) or VARCHAR."""
+    DOUBLE, DATE (YYYY-MM-DD or the declared date_format, midnight times allowed) or VARCHAR; and a Note when the
+    column is VARCHAR only because of a few values."""
     import pyarrow as pa
 
     from ._rules import number_text, parse_dates
@@ -209,23 +224,29 @@ def _infer(values: np.ndarray, options: ReadOptions):
     present = s != ""
     v = s[present]
     if not len(v):
-        return pa.array([None] * len(s), pa.string())
+        return pa.array([None] * len(s), pa.string()), None
     mask = ~present.to_numpy()
     if v.str.fullmatch(_INT.pattern).all():
         out = np.zeros(len(s), dtype=np.int64)
         out[present.to_numpy()] = v.astype(np.int64).to_numpy()
-        return pa.array(out, pa.int64(), mask=mask)
+        return pa.array(out, pa.int64(), mask=mask), None
     nums = number_text(v, options.decimal)
-    if nums.str.fullmatch(_NUM.pattern).all():
+    is_num = nums.str.fullmatch(_NUM.pattern)
+    if is_num.all():
         out = np.zeros(len(s))
         out[present.to_numpy()] = [float(x) for x in nums]
-        return pa.array(out, pa.float64(), mask=mask)
+        return pa.array(out, pa.float64(), mask=mask), None
     dates = parse_dates(v, options.date_format)
     if dates.notna().all():
         full = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         full[present] = dates
-        return pa.array(full.dt.date.where(present, None), pa.date32())
-    return pa.array(s.where(present, None), pa.string())
+        return pa.array(full.dt.date.where(present, None), pa.date32()), None
+    note = None
+    for kind, ok in (("numbers", is_num), ("dates", dates.notna())):
+        if ok.mean() >= _NEARLY:
+            note = Note(column, kind, np.flatnonzero(present.to_numpy())[~ok.to_numpy()])
+            break
+    return pa.array(s.where(present, None), pa.string()), note
 
 
 def _any_to_text(col) -> np.ndarray:
@@ -246,6 +267,7 @@ class Views:
         self.settings, self.sources, self.errors = settings, sources, errors
         self._con = None
         self.registered: set[str] = set()
+        self.explained: set[tuple[str, str]] = set()
 
     @property
     def con(self):
@@ -255,15 +277,15 @@ class Views:
             con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                          "autoload_known_extensions": False})
             dirs = ",".join(str(d.resolve()).replace("'", "''") for d in self.sources._dirs() if d.is_dir())
-            con.execute(f"SET file_search_path = '{dirs}'")
-            con.execute(f"SET memory_limit = '{VIEW_MEMORY_LIMIT}'")
+            con.execute(f"SET file_search_path = '{dirs}'").fetchall()
+            con.execute(f"SET memory_limit = '{VIEW_MEMORY_LIMIT}'").fetchall()
             s = self.settings
             for name, value in (("as_of", s.as_of), ("observed_from", s.observed_from),
                                 ("label_from", s.label_from), ("label_churn_date", s.label_churn_date)):
                 if value is not None:
-                    con.execute(f"SET VARIABLE {name} = DATE '{value.date().isoformat()}'")
+                    con.execute(f"SET VARIABLE {name} = DATE '{value.date().isoformat()}'").fetchall()
             if s.label_horizon_days is not None:
-                con.execute(f"SET VARIABLE label_horizon_days = {int(s.label_horizon_days)}")
+                con.execute(f"SET VARIABLE label_horizon_days = {int(s.label_horizon_days)}").fetchall()
             self._con = con
         return self._con
 
@@ -304,26 +326,48 @@ class Views:
         result, provenance = None, False
         if files and _inject(traced["statements"][0]["node"], set(files)):
             try:
-                rewritten = self.con.execute("SELECT json_deserialize_sql(?)", [json.dumps(traced)]).fetchone()[0]
-                result = self.con.execute(rewritten).arrow()
+                rewritten = self.con.execute("SELECT json_deserialize_sql(?)", [json.dumps(traced)]).fetchall()[0][0]
+                result = self.con.sql(rewritten).to_arrow_table()
                 provenance = all(c in result.schema.names for c in PROVENANCE)
             except duckdb.Error:
                 result = None
         if result is None:
             try:
-                result = self.con.execute(sql).arrow()
+                result = self.con.sql(sql).to_arrow_table()
             except duckdb.Error as exc:
                 self.errors.append(Problem(table, name, None, "view_failed", _duckdb_message(name, exc)))
+                self._explain(table, node, files)
                 return None
         lineage, unpivots = _lineage(node, {ref: {c: (c,) for c in cols} for ref, cols in raw_columns.items()})
         return self._table(table, path, result, provenance, lineage, unpivots, files,
                            ordered=any(m.get("type") == "ORDER_MODIFIER" for m in node.get("modifiers", [])))
 
+    def _explain(self, table: str, node: dict, files: list[str]) -> None:
+        """After a failed view: the raw columns it uses that are text only because of a few values, with rows."""
+        used = set(_refs(node))
+        for ref in files:
+            raw = self.sources.cache.get(ref)
+            for note in (raw.notes if raw is not None else []):
+                if note.column not in used or (ref, note.column) in self.explained:
+                    continue
+                self.explained.add((ref, note.column))
+                n = len(note.positions)
+                values = pd.unique(raw.text[note.column].to_numpy(dtype=object)[note.positions])
+                shown = ", ".join(quote(str(v)) for v in values[:5]) + (f" and {len(values) - 5} more"
+                                                                         if len(values) > 5 else "")
+                rows = ", ".join(str(r) for r in raw.rows[note.positions][:5]) + (f" and {n - 5:,} more"
+                                                                                   if n > 5 else "")
+                self.errors.append(Problem(table, ref, note.column, "not_" + note.kind[:-1], (
+                    f"{ref}: column {note.column}: {n:,} row{'s are' if n != 1 else ' is'} not "
+                    f"{'a ' if n == 1 else ''}{note.kind if n != 1 else note.kind[:-1]}, so the column is text "
+                    f"to the view: {shown} (row{'s' if n != 1 else ''} {rows})"),
+                    tuple(int(r) for r in raw.rows[note.positions])))
+
     def _parse(self, table: str, name: str, sql: str) -> dict | None:
         import duckdb
 
         try:
-            text = self.con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]
+            text = self.con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
         except duckdb.Error as exc:
             self.errors.append(Problem(table, name, None, "view_syntax", _duckdb_message(name, exc)))
             return None
@@ -452,11 +496,10 @@ def _inject(node: dict, prov: set[str]) -> bool:
         return False
     items = node.get("select_list", [])
     names = {(i.get("alias") or (i.get("column_names") or [""])[-1]) for i in items}
-    if all(c in names for c in PROVENANCE):
-        return True
-    if any(i.get("class") == "STAR" and not i.get("relation_name") and not i.get("columns")
-           and not i.get("exclude_list") and not i.get("qualified_exclude_list") for i in items):
-        return True
+    for item in items:  # a star brings the columns it does not exclude
+        if item.get("class") == "STAR" and not item.get("columns"):
+            excluded = json.dumps([item.get("exclude_list"), item.get("qualified_exclude_list")])
+            names |= {c for c in PROVENANCE if f'"{c}"' not in excluded}
     for col in PROVENANCE:
         if col not in names:
             items.append(_ref(qualifier, col) if qualifier else _ref(col))

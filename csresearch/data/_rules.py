@@ -494,8 +494,13 @@ def _problem(raw: RawTable, key: str, rule: Rule, column: str, positions: np.nda
         if keys:
             text += ": " + capped(keys[:MAX_EXAMPLES], len(keys))
     text += f" ({_where(raw, positions, rule.where)})"
-    return Problem(raw.table, file, column or None, key, text,
-                   tuple(int(x) for x in raw.locations[positions]))
+    rows = _rows(raw, positions) if raw.mapper is not None else [int(x) for x in raw.locations[positions]]
+    return Problem(raw.table, file, column or None, key, text, tuple(rows))
+
+
+def _rows(raw: RawTable, positions: np.ndarray) -> list[int]:
+    """The raw rows of ``positions``, each once, in order (a wide row becomes several usage rows)."""
+    return [int(x) for x in pd.unique(np.asarray(raw.locations[positions], dtype=np.int64))]
 
 
 def _raw_words(raw: RawTable, column: str) -> dict[str, str]:
@@ -526,7 +531,7 @@ def _id_texts(raw: RawTable, positions: np.ndarray, distinct: bool = False) -> l
 
 def _where(raw: RawTable, positions: np.ndarray, mode: str) -> str:
     if raw.mapper is not None and not raw.result_rows:
-        return locations_text("row", [int(x) for x in raw.locations[positions]])
+        return locations_text("row", _rows(raw, positions))
     if mode == "ids":
         ids = _id_texts(raw, positions[:MAX_EXAMPLES])
         if ids is not None:
