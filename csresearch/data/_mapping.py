@@ -105,12 +105,15 @@ class Sources:
             dirs.append((self.settings.folder / self.settings.raw_dir))
         return dirs
 
-    def where(self) -> str:
+    def missing(self, name: str, who: str) -> str:
         if not self.settings.raw_dir:
-            return "in the folder (set raw_dir in dataset.yaml if it is elsewhere)"
+            return (f"{who}: reads {name}, which is not in the folder: copy it there, or set raw_dir in dataset.yaml "
+                    f"to the folder that holds it ({doc('raw-files')})")
         raw = self.settings.folder / self.settings.raw_dir
         state = "" if raw.is_dir() else ", no such folder"
-        return f"in the folder nor in raw_dir {self.settings.raw_dir} ({raw.resolve()}{state})"
+        return (f"{who}: reads {name}, which is neither in the folder nor in raw_dir {self.settings.raw_dir} "
+                f"({raw.resolve()}{state}): copy it into the folder, or point raw_dir at the folder that holds it "
+                f"({doc('raw-files')})")
 
     def get(self, name: str, who: str, options: ReadOptions | None = None) -> RawFile | None:
         """The raw file ``name`` (read once); None after an error naming ``who`` (the view or map)."""
@@ -118,9 +121,7 @@ class Sources:
             return self.cache[name]
         path = self.locate(name)
         if path is None:
-            self.errors.append(Problem(None, who, None, "no_raw_file",
-                                       f"{who}: reads {name}, which is not {self.where()}: copy it into the "
-                                       f"folder or point raw_dir at its folder ({doc('raw-files')})"))
+            self.errors.append(Problem(None, who, None, "no_raw_file", self.missing(name, who)))
             self.cache[name] = None
             return None
         if path.parent.resolve() == self.settings.folder.resolve():
