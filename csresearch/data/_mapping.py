@@ -303,6 +303,9 @@ class Views:
         if not sql.strip():
             self.errors.append(Problem(table, name, None, "empty_file", f"{name}: file is empty"))
             return None
+        # a file of the folder that the query names is one of its raw files, even if the query fails
+        self.sources.used.update(p.name for p in self.settings.folder.iterdir()
+                                 if p.is_file() and p.name != name and p.name in sql)
         tree = self._parse(table, name, sql)
         if tree is None:
             return None
@@ -447,6 +450,7 @@ def _duckdb_message(name: str, exc: Exception) -> str:
         hint = ": DuckDB extensions are not loaded (Excel: save the sheet as CSV)"
     line = next((ln.strip() for ln in text.splitlines()[1:] if ln.strip().startswith("LINE ")), "")
     where = f" ({line.split(':')[0].title()})" if line else ""
+    first = first.rstrip(".!") if hint else first
     return f"{name}: DuckDB could not run it{where}: {first}{hint} ({doc('sql-views')})"
 
 
@@ -621,7 +625,8 @@ class TableMap:
     file: str
     options: ReadOptions
     columns: dict[str, Any] = field(default_factory=dict)   # contract column -> str | dict
-    metrics: dict[str, str] | None = None                   # usage, wide: metric name -> raw column
+    #: usage, wide: metric name -> raw column, or {column: raw column, values: {raw value: number}}
+    metrics: dict[str, Any] | None = None
 
 
 def parse_columns(spec: dict[str, Any], files: dict[str, ReadOptions],
@@ -653,11 +658,14 @@ def parse_columns(spec: dict[str, Any], files: dict[str, ReadOptions],
             if key == "metrics" and table == "usage":
                 if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
                     tmap.metrics = {v: v for v in value}
-                elif isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+                elif isinstance(value, dict) and value and all(
+                        isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("column"), str)
+                                               and isinstance(v.get("values", {}), dict)) for v in value.values()):
                     tmap.metrics = {str(k): v for k, v in value.items()}
                 else:
                     bad(f"{where} metrics:", "must list the raw columns that are metrics, e.g. "
-                        "`metrics: [logins, seats]` or `metrics: {logins: Logins (30d)}`", key)
+                        "`metrics: [logins, seats]`, `metrics: {logins: Logins (30d)}` or "
+                        "`metrics: {phone: {column: PhoneService, values: {Yes: 1, No: 0}}}`", key)
                 continue
             if key not in names:
                 near = difflib.get_close_matches(key, names, n=1)
@@ -701,7 +709,7 @@ def _check_form(table: str, col: str, value: Any) -> str | None:
                 return f"churn_label needs `{k}:`, the label values that mean {k} (e.g. churned: [Yes], active: [No])"
         return None
     if "value" in value:
-        if kind == DATE and parse_date(value["value"]) is None:
+        if kind == DATE and value["value"] not in ("", None) and parse_date(value["value"]) is None:
             return f"value must be a date YYYY-MM-DD, found {quote_value(value['value'])}"
         return None
     if "column" in value:
@@ -750,7 +758,8 @@ class ColumnsMap:
                                                f"{DATASET_YAML}: {where} {col}: {tmap.file} has no column "
                                                f"{quote(src)}{hint} (its columns: {_some(list(text.columns))}; "
                                                f"{doc('the-columns-map')})"))
-        for metric, src in (tmap.metrics or {}).items():
+        for metric, form in (tmap.metrics or {}).items():
+            src = _sources_of(form)[0]
             if src not in text.columns:
                 ok = False
                 self.errors.append(Problem(table, DATASET_YAML, "metrics", "bad_mapping",
@@ -848,13 +857,30 @@ class ColumnsMap:
                 cols[col] = np.full(n * k, "", dtype=object)
                 derived[col] = form
         cols["metric"] = np.tile(np.array([m for m, _ in metrics], dtype=object), n)
-        values = np.column_stack([text[src].to_numpy(dtype=object) for _, src in metrics]) if n else \
+        shown = np.column_stack([text[_sources_of(f)[0]].to_numpy(dtype=object) for _, f in metrics]) if n else \
             np.empty((0, k), dtype=object)
-        cols["value"] = values.reshape(-1)
+        mapped = shown.copy()
+        unmapped = np.zeros(shown.shape, dtype=bool)
+        for j, (_, form) in enumerate(metrics):
+            if isinstance(form, dict) and "values" in form:
+                lookup = {_key_text(a): _key_text(b) for a, b in form["values"].items()}
+                stripped = np.array([str(v).strip() for v in shown[:, j]], dtype=object)
+                known = np.isin(stripped, list(lookup))
+                mapped[:, j] = [lookup.get(v, "") for v in stripped]
+                unmapped[:, j] = (stripped != "") & ~known
+        cols["value"] = mapped.reshape(-1)
         frame = pd.DataFrame(cols)
         out = self._base(tmap, raw, frame, raw.rows[rep])
         out.origin = origin
-        out.origin_rows["value"] = np.tile(np.array([src for _, src in metrics], dtype=object), n)
+        out.origin_rows["value"] = np.tile(np.array([_sources_of(f)[0] for _, f in metrics], dtype=object), n)
+        if unmapped.any():
+            from ._rules import parse_column
+            parsed = parse_column(out, "value", "number")
+            bad = unmapped.reshape(-1)
+            parsed.bad = {rule: mask & ~bad for rule, mask in parsed.bad.items()}
+            parsed.bad["not_mapped"] = bad
+            parsed.nonempty = parsed.nonempty | bad
+            out.display["value"] = shown.reshape(-1).astype(object)
         expanded = text.iloc[rep].reset_index(drop=True)
         for col, form in derived.items():
             self._derive(out, col, form, expanded)
@@ -918,6 +944,8 @@ class ColumnsMap:
             else:  # {column: X}
                 made = raw
         out.frame[col] = pd.Series(made, index=out.frame.index, dtype=object)
+        if kind == DATE and "column" not in form:
+            out.iso_columns.add(col)  # made here, as YYYY-MM-DD
         parsed = parse_column(out, col, kind)
         if extra_bad:
             for rule, mask in extra_bad.items():

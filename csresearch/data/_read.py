@@ -82,6 +82,8 @@ class RawTable:
     result_rows: bool = False
     #: the raw files a mapped table was read from (names)
     sources: tuple[str, ...] = ()
+    #: date columns written as YYYY-MM-DD whatever date_format says (made by the columns map)
+    iso_columns: set[str] = field(default_factory=set)
 
     @property
     def file(self) -> str:
@@ -102,7 +104,7 @@ class RawTable:
 
     def column_text(self, column: str, raw_column: str | None = None) -> str:
         """``column tenure (mapped to accounts.start_date by dataset.yaml)``, or ``column start_date``."""
-        if self.mapper is None:
+        if self.mapper is None or self.file == self.mapper:  # a contract file, or a view without raw rows
             return f"column {column}"
         raw = (raw_column,) if raw_column is not None else self.origin.get(column)
         if raw is None:
@@ -799,9 +801,10 @@ def read_dataset_yaml(path: Path, data: bytes, errors: list[Problem],
             continue
         if key == "label_horizon_days":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                shown = quote_value(value) if isinstance(value, str) else repr(value)
                 errors.append(Problem(None, name, key, "not_days",
                                       f"{name}: label_horizon_days must be a whole number of days (1 or more), "
-                                      f"found {quote_value(value)} ({doc('label-exports')})"))
+                                      f"found {shown} ({doc('label-exports')})"))
             else:
                 out[key] = value
             continue

@@ -144,7 +144,7 @@ def parse_column(raw: RawTable, name: str, kind: str) -> Parsed:
     if kind == TEXT:
         values = s.where(nonempty, None).astype(object)
     elif kind == DATE:
-        values = parse_dates(s, raw.date_format)
+        values = parse_dates(s, None if name in raw.iso_columns else raw.date_format)
         bad["not_date"] = nonempty & values.isna().to_numpy()
     else:
         s = number_text(s, raw.decimal)

@@ -86,7 +86,7 @@ DOC_SECTIONS = ("tables", "accounts", "goals", "goal_progress", "usage", "events
 
 
 def doc(section: str) -> str:
-    """``docs/data-contract.md#section`` (the section must be one of :data:`DOC_SECTIONS`)."""
+    """The contract document and one of its sections (:data:`DOC_SECTIONS`), as messages name them."""
     assert section in DOC_SECTIONS, section
     return f"{CONTRACT_DOC}#{section}"
 
