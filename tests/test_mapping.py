@@ -94,6 +94,13 @@ columns:
 """
 
 
+def errors(folder: Path, yaml: str | None = None) -> list[str]:
+    """The error lines of validate(folder), after writing ``yaml`` as its dataset.yaml when given."""
+    if yaml is not None:
+        (folder / "dataset.yaml").write_text(yaml)
+    return [e.message for e in validate(folder).errors]
+
+
 def views_folder(tmp_path: Path, rows: list[dict[str, str]], name: str = "views") -> Path:
     folder = tmp_path / name
     folder.mkdir()
@@ -255,6 +262,30 @@ def test_views_over_two_files_and_without_provenance(tmp_path):
         'usage.sql: column value: 1 row is negative: "-1" (account_id a-1 logins on 2024-02-01)',
     ]
     assert "feb.csv" not in " ".join(w.message for w in validate(folder).warnings)  # a raw file, not unknown
+
+
+def test_views_over_parquet_and_json_raw_files(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["a-1", "a-2", "a-3"], "tier": ["smb", "smb", None],
+                             "since": pa.array([pd.Timestamp("2023-01-01").date()] * 3, pa.date32())}),
+                   folder / "crm.parquet")
+    (folder / "events.json").write_text('[{"id": "a-1", "month": "2024-01-01", "n": 3},'
+                                        ' {"id": "a-2", "month": "2024-01-01", "n": -2}]')
+    (folder / "accounts.sql").write_text("SELECT id AS account_id, tier AS segment, since AS start_date, "
+                                         "NULL::DATE AS end_date FROM 'crm.parquet'")
+    (folder / "usage.sql").write_text("SELECT id AS account_id, CAST(month AS DATE) AS date, 'logins' AS metric, "
+                                      "n AS value FROM 'events.json'")
+    assert errors(folder) == [
+        "crm.parquet: column tier (mapped to accounts.segment by accounts.sql): 1 row is empty (row 3)",
+        'events.json: column n (mapped to usage.value by usage.sql): 1 row is negative: "-2" (row 2)',
+    ]
+    assert main(["validate", str(folder)]) == 2
+    assert capsys.readouterr().out.splitlines()[-2] == (
+        "the rules: docs/data-contract.md#accounts, #usage")
 
 
 def test_snapshot_with_health_score_in_the_snapshot_month(tmp_path, capsys):
@@ -438,17 +469,14 @@ columns:
         "dataset.yaml: columns: accounts: end_date: churn_label needs label_horizon_days in dataset.yaml (the days "
         "before as_of that the label covers) (docs/data-contract.md#label-exports)",
     ]
-    (folder / "dataset.yaml").write_text("label_horizon_days: 30\ncolumns:\n  accounts: {file: customers.csv, "
-                                         "account_id: id, segment: plan, start_date: {tenure_months: tenure}}\n")
-    assert [e.message for e in validate(folder).errors] == [
+    assert errors(folder, "label_horizon_days: 30\ncolumns:\n  accounts: {file: customers.csv, account_id: id, "
+                          "segment: plan, start_date: {tenure_months: tenure}}\n") == [
         "dataset.yaml: label_horizon_days needs as_of, the day the churn label was observed (in dataset.yaml or "
         "--as-of) (docs/data-contract.md#label-exports)",
         "dataset.yaml: columns: accounts: start_date: needs as_of in dataset.yaml (the day the export was taken; "
         "tenure and labels count back from it) (docs/data-contract.md#label-exports)",
     ]
-    (folder / "dataset.yaml").write_text("columns:\n  accounts: {file: customers.csv, account_id: id, "
-                                         "start_date: signup}\n")
-    assert [e.message for e in validate(folder).errors] == [
+    assert errors(folder, "columns:\n  accounts: {file: customers.csv, account_id: id, start_date: signup}\n") == [
         "customers.csv: missing required column end_date: map it under `columns: accounts:` in dataset.yaml, e.g. "
         "`end_date: <a column of customers.csv>` (its columns: plan, cancelled, tenure; "
         "docs/data-contract.md#the-columns-map)",
@@ -508,7 +536,7 @@ def test_raw_dir_and_precedence(tmp_path, snapshot):
     (folder / "dataset.yaml").write_text("as_of: 2024-01-31\nraw_dir: ../../warehouse\ncolumns:\n"
                                          "  accounts: {file: crm.csv, account_id: id}\n")
     assert [e.message for e in validate(folder).errors] == [
-        "accounts.sql: and dataset.yaml (columns: accounts:) both describe the accounts table: keep one "
+        "accounts.sql: dataset.yaml (columns: accounts:) describes the accounts table too: keep one "
         "(docs/data-contract.md#mapping)"]
     assert snapshot(raw)["crm.csv"][2] == before_raw["crm.csv"][2]
 

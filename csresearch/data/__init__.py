@@ -244,8 +244,8 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         view, tmap, plain = files.views.get(table), maps.get(table), files.tables.get(table)
         if view is not None and tmap is not None:
             errors.append(Problem(table, view.name, None, "described_twice",
-                                  f"{view.name}: and dataset.yaml (columns: {table}:) both describe the {table} "
-                                  f"table: keep one ({doc('mapping')})"))
+                                  f"{view.name}: dataset.yaml (columns: {table}:) describes the {table} table too: "
+                                  f"keep one ({doc('mapping')})"))
             continue
         if plain is not None and (view is not None or tmap is not None) and (tmap is None or tmap.file != plain.name):
             by = view.name if view is not None else f"dataset.yaml (columns: {table}:)"

@@ -93,13 +93,14 @@ class Sources:
         self.used: set[str] = set()
 
     def locate(self, name: str) -> Path | None:
-        for base in self._dirs():
-            p = (base / name)
+        for base in self.dirs():
+            p = base / name
             if p.is_file():
                 return p
         return None
 
-    def _dirs(self) -> list[Path]:
+    def dirs(self) -> list[Path]:
+        """Where raw files are looked for, in order: the folder, then raw_dir."""
         dirs = [self.settings.folder]
         if self.settings.raw_dir:
             dirs.append((self.settings.folder / self.settings.raw_dir))
@@ -152,7 +153,8 @@ class Sources:
         if suffix in (".json", ".ndjson", ".jsonl"):
             import duckdb
             try:
-                arrow = duckdb.connect().execute("SELECT * FROM read_json(?)", [str(path)]).to_arrow_table()
+                lit = "'" + str(path).replace("'", "''") + "'"
+                arrow = duckdb.connect().sql(f"SELECT * FROM read_json({lit})").to_arrow_table()
             except duckdb.Error as exc:
                 errors.append(Problem(None, name, None, "json_unreadable",
                                       f"{name}: not readable as JSON: {str(exc).splitlines()[0]}"))
@@ -277,7 +279,7 @@ class Views:
 
             con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                          "autoload_known_extensions": False})
-            dirs = ",".join(str(d.resolve()).replace("'", "''") for d in self.sources._dirs() if d.is_dir())
+            dirs = ",".join(str(d.resolve()).replace("'", "''") for d in self.sources.dirs() if d.is_dir())
             con.execute(f"SET file_search_path = '{dirs}'").fetchall()
             con.execute(f"SET memory_limit = '{VIEW_MEMORY_LIMIT}'").fetchall()
             s = self.settings

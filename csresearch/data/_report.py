@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,28 @@ class ValidationReport:
             lines.append(f"OK: {self.path} meets the data contract ({_count(n_warn, 'warning')}; "
                          f"the rules: {CONTRACT_DOC})")
         else:
-            lines.append(f"every rule, with examples: {CONTRACT_DOC}")
+            lines.append(self.rules_line())
             lines.append(f"INVALID: {self.path}: {_count(n_err, 'error')}, {_count(n_warn, 'warning')}")
         return "\n".join(lines)
+
+
+    def rules_line(self) -> str:
+        """``the rules: docs/data-contract.md#accounts, #usage``: the sections of the contract the errors break."""
+        sections: list[str] = []
+        for p in self.errors:
+            named = re.findall(r"data-contract\.md#([\w-]+)", p.message)
+            if named:
+                found = named
+            elif p.table in TABLES:
+                found = [p.table]
+            elif p.table == "events":
+                found = ["events"]
+            elif p.file == "dataset.yaml" or p.column == "as_of":
+                found = ["folder-settings"]
+            else:
+                found = ["validation"]
+            sections += [f for f in found if f not in sections]
+        return f"the rules: {CONTRACT_DOC}" + ("#" + ", #".join(sections) if sections else "")
 
 
 class DataValidationError(ValueError):
