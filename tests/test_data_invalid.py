@@ -185,7 +185,9 @@ CASES = [
                    '(account_id a-2)']),
     Case("not_utf8", post=lambda d: (d / "accounts.csv").write_bytes(
         (d / "accounts.csv").read_bytes().replace(b"smb", "sm\xe9".encode("latin-1"), 1)),
-         expected=["accounts.csv: not UTF-8 text (byte 0xe9 at offset 49)"]),
+         expected=['accounts.csv: not UTF-8 text (byte 0xe9 on line 2, which reads "a-1,smé,2023-01-15,,1200" as '
+                   'Windows-1252): save it as UTF-8 or set `encoding: cp1252` for it under `files: accounts.csv:` '
+                   'in dataset.yaml (docs/data-contract.md#reading-files)']),
     Case("row_with_wrong_width", post=lambda d: (d / "usage.csv").write_text(
         (d / "usage.csv").read_text() + "a-2,2023-03-01,logins\n"),
          expected=["usage.csv: 1 row not checked further: the header has 4 fields (line 9: 3 fields)"]),
@@ -209,7 +211,8 @@ def test_malformed_folder(case: Case, contract_frames, write_contract_folder, sn
 
     assert main(["validate", str(folder)]) == 2
     printed = capsys.readouterr().out.splitlines()
-    errors = [line for line in printed[:-1] if not line.startswith("warning: ")]
+    assert printed[-2].startswith("the rules: docs/data-contract.md#")
+    errors = [line for line in printed[:-2] if not line.startswith("warning: ")]
     assert errors == case.expected
     for line in case.warnings:
         assert line in printed
@@ -265,7 +268,7 @@ def test_several_problems_are_all_reported(contract_frames, write_contract_folde
         'usage.csv: column value: 1 row is negative: "-7" (account_id a-1 reports on 2023-02-01)',
     ]
     assert [p.message for p in report.warnings] == [
-        "dataset.yaml: unknown key 'owner': ignored (known: as_of, observed_from, description)",
+        "dataset.yaml: unknown key 'owner': ignored (known: as_of, observed_from, description, label_horizon_days, raw_dir, files, columns)",
         "goals.csv: column goal_id: 1 goal has no goal_progress rows (goal_id g-4)",
     ]
     rows = {(p.file, p.column, p.rule): p.rows for p in report.errors}

@@ -40,8 +40,9 @@ def test_valid_folder(folder, snapshot, capsys):
         "usage          7 rows (usage.csv)",
         "as_of          2024-06-30 (from dataset.yaml)",
         "observed_from  none (every account observed from its start date)",
+        "churn          2 churn events, 2 with usage known before them (docs/data-contract.md#known-at)",
         "segments       enterprise 1, mid_market 2, smb 2",
-        f"OK: {folder} meets the data contract (0 warnings)",
+        f"OK: {folder} meets the data contract (0 warnings; the rules: docs/data-contract.md)",
     ]
     load(folder)
     assert snapshot(folder) == before
@@ -221,7 +222,7 @@ def test_warnings_do_not_fail(contract_frames, write_contract_folder, capsys):
     assert report.ok
     assert [w.message for w in report.warnings] == [
         "notes.csv: not a table of the data contract: ignored",
-        "dataset.yaml: unknown key 'version': ignored (known: as_of, observed_from, description)",
+        "dataset.yaml: unknown key 'version': ignored (known: as_of, observed_from, description, label_horizon_days, raw_dir, files, columns)",
         "accounts.csv: 2 accounts are exact copies of an earlier one in every column except account_id, kept "
         "(account_id a-6, a-7)",
         "Goals.CSV: not read: file names are case-sensitive (expected goals.csv)",

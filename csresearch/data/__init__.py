@@ -1,11 +1,16 @@
-"""Read and validate a data folder against the data contract (/work/shared/data-contract.md).
+"""Read and validate a data folder against the data contract (docs/data-contract.md in the repository).
 
 >>> report = validate("data/sample")        # never raises for bad data; report.ok, report.render()
 >>> ds = load("data/sample")                # raises DataValidationError listing every problem
 
 A folder holds one file per table, ``NAME.csv`` or ``NAME.parquet`` (Parquet wins), an optional
-``dataset.yaml`` (as_of, observed_from, description). ``accounts`` is required; ``goals``,
-``goal_progress`` (needs goals) and ``usage`` are optional.
+``dataset.yaml`` (as_of, observed_from, description, label_horizon_days, raw_dir, files, columns).
+``accounts`` is required; ``goals``, ``goal_progress`` (needs goals) and ``usage`` are optional.
+
+A table may instead be *described*: ``NAME.sql`` (a DuckDB SELECT over raw files) or a ``columns:`` entry of
+dataset.yaml (renames, value maps, tenure and churn labels); see :mod:`csresearch.data._mapping`. Its problems
+are reported with the raw file, the raw column and the raw rows. ``label_horizon_days`` marks a label export
+(one row per customer, churn a label over the days before as_of): :attr:`Dataset.label_horizon_days`.
 
 ``events`` (``events.parquet``, a folder ``events/`` of Parquet parts, or ``events.csv``) are
 aggregated into the monthly ``usage`` table by :mod:`csresearch.data.events` (DuckDB, out of core: the
@@ -36,15 +41,18 @@ import numpy as np
 import pandas as pd
 
 from .._memory import release_memory
+from ._knownat import check as check_known_at
+from ._mapping import ColumnsMap, Settings, Sources, Views, parse_columns
 from ._read import RawTable, find_files, parse_date, quote_value, read_dataset_yaml, read_table
 from ._report import DataValidationError, Problem, ValidationReport, table_order
 from ._rules import Context, coerce, run, text_schema, typed_checks, warning_checks
-from ._spec import OBSERVATION_DATES, TABLES, TEXT
+from ._spec import CONTRACT_DOC, OBSERVATION_DATES, TABLES, TEXT, doc
 
 #: DuckDB's memory budget while validating and aggregating events
 EVENTS_MEMORY_LIMIT = "1GB"
 
-__all__ = ["Dataset", "DataValidationError", "Problem", "TABLES", "ValidationReport", "load", "validate"]
+__all__ = ["CONTRACT_DOC", "Dataset", "DataValidationError", "Problem", "TABLES", "ValidationReport", "label_start",
+           "load", "validate"]
 
 
 @dataclass
@@ -64,6 +72,25 @@ class Dataset:
     #: "given", "from dataset.yaml" or "latest date in the data: TABLE.COLUMN"
     as_of_source: str = ""
     _fingerprint: str = field(default="", repr=False)
+    #: label exports: churn is a 0/1 label over the N days ending at as_of (dataset.yaml label_horizon_days);
+    #: None for dated exports. See :attr:`label_from`.
+    label_horizon_days: int | None = None
+    #: how each table was read: "accounts.csv", "accounts.sql over telco.csv", "telco.csv (columns map)"
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label_from(self) -> pd.Timestamp | None:
+        """The label horizon's first day, ``as_of - (label_horizon_days - 1)`` days; None for dated exports.
+
+        In a label export every account was active on this day, a churner's end_date lies in
+        ``[label_from, as_of]`` and ``end_date.notna()`` is the label."""
+        if self.label_horizon_days is None:
+            return None
+        return label_start(self.as_of, self.label_horizon_days)
+
+    @property
+    def is_label_export(self) -> bool:
+        return self.label_horizon_days is not None
 
     @property
     def segments(self) -> list[str]:
@@ -115,6 +142,11 @@ class Dataset:
         return replace(self, accounts=accounts, goals=goals, goal_progress=progress, usage=usage)
 
 
+def label_start(as_of: pd.Timestamp, days: int) -> pd.Timestamp:
+    """The first day of a label horizon of ``days`` days ending at ``as_of`` (both days included)."""
+    return pd.Timestamp(as_of) - pd.Timedelta(days=int(days) - 1)
+
+
 def validate(path: str | Path, as_of: Any = None) -> ValidationReport:
     """Check a data folder; never raises for bad data. ``as_of`` overrides dataset.yaml's."""
     report = _inspect(Path(path), as_of, build=False)[0]
@@ -146,8 +178,50 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
 
     files = find_files(folder, errors, warnings)
     digest = hashlib.sha256()
+
+    def read_bytes(p: Path, into_digest: bool = True) -> bytes | None:
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            errors.append(Problem(None, p.name, None, "unreadable", f"{p.name}: cannot be read: {exc.strerror}"))
+            return None
+        if into_digest:
+            digest.update(f"{p.name}\0{len(data)}\0".encode())
+            digest.update(data)
+        return data
+
+    # dataset.yaml first: it says how to read the tables (its bytes enter the fingerprint after them, as always)
+    meta: dict[str, Any] = {}
+    yaml_data = None
+    if files.dataset_yaml is not None:
+        yaml_data = read_bytes(files.dataset_yaml, into_digest=False)
+        if yaml_data is not None:
+            meta = read_dataset_yaml(files.dataset_yaml, yaml_data, errors, warnings)
+    given = None
+    if as_of_arg is not None:
+        given = parse_date(as_of_arg if not isinstance(as_of_arg, str) else as_of_arg.strip())
+        if given is None:
+            errors.append(Problem(None, None, "as_of", "not_date",
+                                  f"as_of (given): must be a date YYYY-MM-DD, found {quote_value(as_of_arg)}"))
+    declared_as_of = given if given is not None else meta.get("as_of")
+    horizon = meta.get("label_horizon_days")
+    label_from = None
+    if horizon is not None:
+        if declared_as_of is None:
+            errors.append(Problem(None, "dataset.yaml", "label_horizon_days", "needs_as_of",
+                                  "dataset.yaml: label_horizon_days needs as_of, the day the churn label was "
+                                  f"observed (in dataset.yaml or --as-of) ({doc('label-exports')})"))
+        else:
+            label_from = label_start(declared_as_of, horizon)
+    settings = Settings(folder, meta.get("files", {}), meta.get("raw_dir"), declared_as_of,
+                        meta.get("observed_from"), horizon, label_from)
+    maps = parse_columns(meta.get("columns", {}), settings.files, errors) if "columns" in meta else {}
+    if "accounts" in maps:  # find_files could not know
+        errors[:] = [e for e in errors if e.rule != "missing_table"]
+    described = {t for t in TABLES if t in files.views or t in maps}
+
     events, con = None, None
-    if "usage" not in files.tables:
+    if "usage" not in files.tables and "usage" not in described:
         from .events import find_events
         events, shadow = find_events(folder)
         # find_files already warned about events.csv next to events.parquet
@@ -161,34 +235,57 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     elif (folder / "events").is_dir():
         files.not_read.append("events/")
 
-    def read_bytes(p: Path) -> bytes | None:
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            errors.append(Problem(None, p.name, None, "unreadable", f"{p.name}: cannot be read: {exc.strerror}"))
-            return None
-        digest.update(f"{p.name}\0{len(data)}\0".encode())
-        digest.update(data)
-        return data
-
+    sources = Sources(settings, errors, warnings, read_bytes)
+    views = Views(settings, sources, errors) if files.views else None
+    columns_map = ColumnsMap(settings, sources, errors, warnings) if maps else None
     raws: dict[str, RawTable] = {}
-    for table, p in files.tables.items():
-        data = read_bytes(p)
-        if data is None:
+    how: dict[str, str] = {}
+    for table in TABLES:
+        view, tmap, plain = files.views.get(table), maps.get(table), files.tables.get(table)
+        if view is not None and tmap is not None:
+            errors.append(Problem(table, view.name, None, "described_twice",
+                                  f"{view.name}: dataset.yaml (columns: {table}:) describes the {table} table too: "
+                                  f"keep one ({doc('mapping')})"))
             continue
+        if plain is not None and (view is not None or tmap is not None) and (tmap is None or tmap.file != plain.name):
+            by = view.name if view is not None else f"dataset.yaml (columns: {table}:)"
+            warnings.append(Problem(table, plain.name, None, "shadowed",
+                                    f"{plain.name}: ignored because {by} describes the {table} table"))
         try:
-            raw = read_table(table, p, data, errors, warnings)
+            if view is not None:
+                raw = views.run(table, view)
+                if raw is not None:
+                    how[table] = f"{view.name} over {', '.join(raw.sources)}" if raw.sources else view.name
+            elif tmap is not None:
+                raw = columns_map.run(tmap)
+                if raw is not None:
+                    how[table] = f"{tmap.file}, mapped by dataset.yaml"
+            elif plain is not None:
+                data = read_bytes(plain)
+                if data is None:
+                    continue
+                raw = read_table(table, plain, data, errors, warnings, settings.files.get(plain.name))
+                if raw is not None:
+                    how[table] = plain.name
+            else:
+                continue
         except Exception as exc:  # never a traceback for a bad file
-            errors.append(Problem(table, p.name, None, "unreadable",
-                                  f"{p.name}: could not be read: {type(exc).__name__}: {exc}"))
+            name = (view or plain or Path(tmap.file if tmap else table)).name
+            errors.append(Problem(table, name, None, "unreadable",
+                                  f"{name}: could not be read: {type(exc).__name__}: {exc}"))
             raw = None
         if raw is not None:
             raws[table] = raw
-    meta: dict[str, Any] = {}
-    if files.dataset_yaml is not None:
-        data = read_bytes(files.dataset_yaml)
-        if data is not None:
-            meta = read_dataset_yaml(files.dataset_yaml, data, errors, warnings)
+    # raw files a view or the map reads are not "unknown files" of the folder
+    warnings[:] = [w for w in warnings if not (w.rule == "unknown_file" and w.file in sources.used)]
+    unknown_yaml = [n for n in settings.files if n not in sources.used and (folder / n).name not in
+                    {p.name for p in files.tables.values()} and sources.locate(n) is None]
+    for n in unknown_yaml:
+        warnings.append(Problem(None, "dataset.yaml", "files", "unknown_file",
+                                f"dataset.yaml: files: {n}: no such file in the folder: its settings are not used"))
+    if yaml_data is not None:
+        digest.update(f"{files.dataset_yaml.name}\0{len(yaml_data)}\0".encode())
+        digest.update(yaml_data)
 
     if events is not None:
         try:
@@ -200,12 +297,13 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
 
     # Plain Python from here to stage 1, where pandera has nothing to hold: which files exist
     # (needs_goals, no_progress table) and, below, the scalars as_of and observed_from.
-    if "goal_progress" in files.tables and "goals" not in files.tables:
-        name = files.tables["goal_progress"].name
+    has = set(files.tables) | described
+    if "goal_progress" in has and "goals" not in has:
+        name = raws["goal_progress"].ref if "goal_progress" in raws else "goal_progress"
         errors.append(Problem("goal_progress", name, None, "needs_goals",
                               f"{name}: needs the goals table, but there is no goals.csv or goals.parquet"))
-    if "goals" in files.tables and "goal_progress" not in files.tables:
-        name = files.tables["goals"].name
+    if "goals" in has and "goal_progress" not in has:
+        name = raws["goals"].ref if "goals" in raws else "goals"
         warnings.append(Problem("goals", name, None, "no_progress",
                                 f"{name}: no goal_progress table: every goal will count as not attained"))
 
@@ -213,8 +311,9 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     typed: dict[str, pd.DataFrame] = {}
     for table, raw in raws.items():
         if len(raw.frame) == 0:
+            name = raw.mapper if raw.mapper is not None and raw.mapper.endswith(".sql") else raw.file
             (errors if table == "accounts" else warnings).append(
-                Problem(table, raw.file, None, "no_rows", f"{raw.file}: no rows"))
+                Problem(table, name, None, "no_rows", f"{name}: no rows"))
         extra = raw.extra_columns
         if extra:
             n = len(extra)
@@ -226,11 +325,9 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
 
     # as_of, observed_from: scalars, not frames, so plain comparisons
     as_of, source = None, ""
-    if as_of_arg is not None:
-        as_of = parse_date(as_of_arg if not isinstance(as_of_arg, str) else as_of_arg.strip())
-        if as_of is None:
-            errors.append(Problem(None, None, "as_of", "not_date",
-                                  f"as_of (given): must be a date YYYY-MM-DD, found {quote_value(as_of_arg)}"))
+    if given is not None:
+        as_of, source = given, "given"
+    elif as_of_arg is not None:
         source = "given"
     if as_of is None and "as_of" in meta:
         as_of, source = meta["as_of"], "from dataset.yaml"
@@ -257,13 +354,23 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
                                   "as_of: cannot be determined: no date in any table and none given "
                                   "(dataset.yaml as_of or --as-of)"))
     observed_from = meta.get("observed_from")
+    observed_source = "from dataset.yaml" if observed_from is not None else ""
     if observed_from is not None and as_of is not None and observed_from > as_of:
         errors.append(Problem(None, "dataset.yaml", "observed_from", "observed_after_as_of",
                               f"dataset.yaml: observed_from {observed_from.date()} is after as_of "
                               f"{as_of.date()} ({source})"))
+    elif label_from is not None:
+        if observed_from is None:
+            observed_from, observed_source = label_from, "the label horizon's first day"
+        elif observed_from > label_from:
+            errors.append(Problem(None, "dataset.yaml", "observed_from", "observed_after_label_start",
+                                  f"dataset.yaml: observed_from {observed_from.date()} is after the label horizon's "
+                                  f"first day {label_from.date()} (as_of {as_of.date()} and label_horizon_days "
+                                  f"{horizon}): every account of a label export is observed when its horizon "
+                                  f"begins ({doc('label-exports')})"))
 
     # stage 2: typed, cross-table, warnings
-    ctx = Context(as_of, observed_from, typed, raws)
+    ctx = Context(as_of, observed_from, typed, raws, horizon, label_from)
     for table, raw in raws.items():
         def stage2(table: str = table, raw: RawTable = raw) -> None:
             for schema, frame in typed_checks(table, typed[table], ctx):
@@ -276,7 +383,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     n_events = None
     if events is not None:
         from .events import check as check_events
-        acc_file = raws["accounts"].file if "accounts" in raws else "accounts"
+        acc_file = raws["accounts"].ref if "accounts" in raws else "accounts"
         try:
             ev_errors, n_events = check_events(events, typed.get("accounts"), as_of,
                                                accounts_file=acc_file, con=con)
@@ -286,18 +393,31 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
                                   f"{events.name}: could not be read: {type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0] if str(exc) else ''}"))
 
+    known = None
+    if not errors and "accounts" in typed and "usage" in typed and len(typed["usage"]) and as_of is not None:
+        known, warning = check_known_at(typed["accounts"], typed["usage"], raws["usage"].ref, as_of,
+                                        observed_from, label_from)
+        if warning is not None:
+            warnings.append(warning)
+
     # one table after the other (dataset.yaml and folder-level problems first), stages in order
     errors.sort(key=table_order)
     warnings.sort(key=table_order)
     report.summary = {
         "rows": {t: len(raws[t].frame) for t in TABLES if t in raws},
-        "files": {t: raws[t].file for t in TABLES if t in raws},
+        "files": {t: how.get(t, raws[t].file) for t in TABLES if t in raws},
         "as_of": as_of.date().isoformat() if as_of is not None else None,
         "as_of_source": source,
         "observed_from": observed_from.date().isoformat() if observed_from is not None else None,
+        "observed_from_source": observed_source,
+        "label_horizon_days": horizon,
+        "label_from": label_from.date().isoformat() if label_from is not None else None,
         "description": meta.get("description"),
         "not_read": files.not_read,
+        "raw_files": sorted(sources.used),
     }
+    if known is not None:
+        report.summary["churn"] = known.summary(label_from, as_of, horizon)
     if errors:
         return report, None
     report.summary["segments"] = {str(k): int(v) for k, v in
@@ -312,7 +432,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         return report, None
 
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
-    paths = {t: raws[t].path for t in TABLES if t in raws}
+    paths = {t: (files.views.get(t) or raws[t].path) for t in TABLES if t in raws}
     raws.clear()  # the final frames are all that is needed now: free the text and parsed copies before the events
     typed.clear()
     release_memory()
@@ -332,7 +452,8 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         files={**paths,
                **({"usage": events.path, "events": events.path} if events is not None else {})},
         warnings=list(warnings),
-        as_of_source=source, _fingerprint=digest.hexdigest())
+        as_of_source=source, _fingerprint=digest.hexdigest(), label_horizon_days=horizon,
+        sources=dict(report.summary["files"]))
     return report, dataset
 
 
@@ -375,7 +496,7 @@ def _infer_extras(raw: RawTable) -> pd.DataFrame:
     buf = io.StringIO()
     frame.to_csv(buf, index=False)
     buf.seek(0)
-    inferred = pd.read_csv(buf)
+    inferred = pd.read_csv(buf, decimal=raw.decimal)
     inferred.index = raw.frame.index
     inferred.columns = extra
     return inferred

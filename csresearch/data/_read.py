@@ -4,9 +4,14 @@ Every contract column is turned into Python ``str`` values first ("" = missing) 
 format, so that one set of checks reports unparseable values with their rows. Parquet values are
 rendered losslessly (``repr`` of floats round-trips exactly; dates as YYYY-MM-DD; a timestamp that
 is not at midnight keeps its time and is then reported as not a date). Nothing here writes to disk.
+
+CSV text is UTF-8 unless dataset.yaml declares another ``encoding``; a byte-order mark (UTF-8,
+UTF-16 LE/BE) is recognised and read. The delimiter is ``,`` unless declared; a header that is one
+field holding ``;``, tabs or ``|`` is reported as "looks semicolon-delimited", never guessed.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -19,21 +24,39 @@ import numpy as np
 import pandas as pd
 
 from .._memory import release_memory
-from ._report import Problem
-from ._spec import DATASET_KEYS, DATASET_YAML, DATE, FORMATS, NUMBER, TABLES, TEXT, UNREAD_TABLES
+from ._report import Problem, quote
+from ._spec import (DATASET_KEYS, DATASET_YAML, DATE, FORMATS, NUMBER, TABLES, TEXT, UNREAD_TABLES, VIEW_SUFFIX,
+                    doc)
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one CSV file, as declared in dataset.yaml (``files:`` or a table of ``columns:``)."""
+
+    delimiter: str | None = None    # None: ","
+    encoding: str | None = None     # None: UTF-8 (a byte-order mark is recognised, UTF-16 included)
+    decimal: str = "."
+    date_format: str | None = None  # None: YYYY-MM-DD (midnight timestamps accepted)
+    #: where in dataset.yaml these options are (or would be) set, for messages: "files: accounts.csv:"
+    where: str = ""
+
+    @property
+    def sep(self) -> str:
+        return self.delimiter or ","
 
 
 @dataclass
 class RawTable:
     table: str
     path: Path
-    fmt: str  # "csv" | "parquet"
+    fmt: str  # "csv" | "parquet" | "view" (the result of a SQL view)
     #: contract columns as str ("" = missing); extra columns as str (CSV) or native (Parquet)
     frame: pd.DataFrame
-    #: per row: CSV line number (header = line 1) or 1-based Parquet row number (:class:`RowNumbers`)
+    #: per row: CSV line number (header = line 1), 1-based Parquet row number (:class:`RowNumbers`), or for a
+    #: mapped table the raw file's row as a spreadsheet shows it (header = row 1)
     locations: np.ndarray
     #: contract columns whose stored type cannot hold the contract type (already reported)
     unusable: set[str] = field(default_factory=set)
@@ -42,6 +65,25 @@ class RawTable:
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     #: Parquet contract columns read with their stored type (not as text), by kind; see :meth:`texts`
     native: dict[str, str] = field(default_factory=dict, repr=False)
+    #: how dates and numbers in text are written (dataset.yaml date_format, decimal)
+    date_format: str | None = None
+    decimal: str = "."
+    #: mapped tables: "accounts.sql" or "dataset.yaml" (the columns map); None for a contract file
+    mapper: str | None = None
+    #: mapped tables: contract column -> the raw columns it was made from
+    origin: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: mapped tables: contract column -> the raw column of each row (a wide usage file's metric columns)
+    origin_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: mapped tables: contract column -> per-row text shown in messages (the raw value it was made from)
+    display: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: mapped tables whose rows come from several raw files: each row's file name
+    row_files: np.ndarray | None = field(default=None, repr=False)
+    #: a view whose rows could not be traced to raw rows: locations are rows of its result
+    result_rows: bool = False
+    #: the raw files a mapped table was read from (names)
+    sources: tuple[str, ...] = ()
+    #: date columns written as YYYY-MM-DD whatever date_format says (made by the columns map)
+    iso_columns: set[str] = field(default_factory=set)
 
     @property
     def file(self) -> str:
@@ -49,10 +91,33 @@ class RawTable:
 
     @property
     def loc_word(self) -> str:
+        if self.mapper is not None:
+            return "result row" if self.result_rows else "row"
         return "line" if self.fmt == "csv" else "row"
+
+    @property
+    def ref(self) -> str:
+        """The table as other messages name it: ``accounts.csv``, ``accounts.sql``, ``accounts (telco.csv)``."""
+        if self.mapper is None:
+            return self.file
+        return self.mapper if self.mapper.endswith(VIEW_SUFFIX) else f"{self.table} ({self.file})"
+
+    def column_text(self, column: str, raw_column: str | None = None) -> str:
+        """``column tenure (mapped to accounts.start_date by dataset.yaml)``, or ``column start_date``."""
+        if self.mapper is None or self.file == self.mapper:  # a contract file, or a view without raw rows
+            return f"column {column}"
+        raw = (raw_column,) if raw_column is not None else self.origin.get(column)
+        if raw is None:
+            return f"{self.table}.{column} (made by {self.mapper})"
+        if raw == (column,):
+            return f"column {column}"
+        word = "column" if len(raw) == 1 else "columns"
+        return f"{word} {', '.join(raw)} (mapped to {self.table}.{column} by {self.mapper})"
 
     def texts(self, column: str, positions: np.ndarray) -> np.ndarray:
         """The values of ``column`` at ``positions`` as the file's text ("" = missing), for messages."""
+        if column in self.display:
+            return self.display[column][np.asarray(positions, dtype=np.int64)].astype(str)
         if column in self.native:
             return self.cache[("render", column)](np.asarray(positions, dtype=np.int64))
         return self.frame[column].iloc[positions].astype(str).to_numpy()
@@ -91,12 +156,14 @@ class FolderFiles:
     tables: dict[str, Path]          # table -> file to read
     not_read: list[str]              # files of contract tables we do not read (events)
     dataset_yaml: Path | None
+    views: dict[str, Path] = field(default_factory=dict)  # table -> TABLE.sql
 
 
 def find_files(folder: Path, errors: list[Problem], warnings: list[Problem]) -> FolderFiles:
     names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     present = set(names)
     tables: dict[str, Path] = {}
+    views = {t: folder / f"{t}{VIEW_SUFFIX}" for t in TABLES if f"{t}{VIEW_SUFFIX}" in present}
     claimed: set[str] = set()
     for table in list(TABLES) + list(UNREAD_TABLES):
         candidates = [f"{table}.{fmt}" for fmt in FORMATS if f"{table}.{fmt}" in present]
@@ -121,7 +188,7 @@ def find_files(folder: Path, errors: list[Problem], warnings: list[Problem]) -> 
         else:
             warnings.append(Problem(None, name, None, "unknown_file",
                                     f"{name}: not a table of the data contract: ignored"))
-    if "accounts" not in tables:
+    if "accounts" not in tables and "accounts" not in views:
         near = [n for n in names if n.rpartition(".")[0].lower() == "accounts"
                 and n.rpartition(".")[2].lower() in FORMATS]
         hint = f" (found {', '.join(near)}: file names are case-sensitive)" if near else ""
@@ -129,54 +196,161 @@ def find_files(folder: Path, errors: list[Problem], warnings: list[Problem]) -> 
                               "accounts: required table missing: no accounts.csv or accounts.parquet "
                               f"in the folder{hint}"))
     yaml_path = folder / DATASET_YAML if DATASET_YAML in present else None
-    return FolderFiles(tables, not_read, yaml_path)
+    return FolderFiles(tables, not_read, yaml_path, views)
 
 
-# -- CSV -------------------------------------------------------------------------------------------
+# -- text files ------------------------------------------------------------------------------------
 
 def _first_line(text: str) -> str:
     return str(text).strip().splitlines()[0] if str(text).strip() else type(text).__name__
 
 
-def decode(name: str, table: str | None, data: bytes, errors: list[Problem]) -> str | None:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32 LE"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 BE"),
+         (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"), (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE"),
+         (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE"))
+
+
+def _set_it(options: ReadOptions | None, name: str) -> str:
+    where = options.where if options is not None and options.where else f"files: {name}:"
+    return f"under `{where}` in dataset.yaml"
+
+
+def decode(name: str, table: str | None, data: bytes, errors: list[Problem],
+           options: ReadOptions | None = None) -> str | None:
+    """Bytes to text: the declared encoding, else by byte-order mark, else UTF-8; problems named precisely."""
+    declared = options.encoding if options is not None else None
+    if declared:
+        codec = "utf-8-sig" if codecs.lookup(declared).name == "utf-8" else declared
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            errors.append(Problem(table, name, None, "encoding",
+                                  f"{name}: not {declared} text as declared {_set_it(options, name)} "
+                                  f"(byte 0x{data[exc.start]:02x} on line {line}) ({doc('reading-files')})"))
+            return None
+        return text[1:] if text.startswith("\ufeff") else text
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec).lstrip("\ufeff")
+            except UnicodeDecodeError as exc:
+                errors.append(Problem(table, name, None, "encoding",
+                                      f"{name}: starts with a {label} byte-order mark ({bom.hex(' ').upper()}) "
+                                      f"but is not {label} text (byte 0x{data[exc.start]:02x} at offset "
+                                      f"{exc.start}) ({doc('reading-files')})"))
+                return None
+    head = data[:4096]
+    if len(head) >= 4 and head.count(b"\x00") * 3 >= len(head):
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        codec = "utf-16-le" if odd > even else "utf-16-be"
         errors.append(Problem(table, name, None, "encoding",
-                              f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"))
+                              f"{name}: looks like {codec.upper()} text without a byte-order mark (every other "
+                              f"byte is 0): save it as UTF-8 or set `encoding: {codec}` for it "
+                              f"{_set_it(options, name)} ({doc('reading-files')})"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = data[:exc.start].count(b"\n") + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        raw_line = data[start:end if end >= 0 else len(data)].rstrip(b"\r")
+        guess = "cp1252"
+        try:
+            shown = raw_line.decode("cp1252")
+        except UnicodeDecodeError:
+            guess, shown = "latin-1", raw_line.decode("latin-1")
+        word = "Windows-1252" if guess == "cp1252" else "Latin-1"
+        errors.append(Problem(table, name, None, "encoding",
+                              f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line_no}, which "
+                              f"reads {quote(shown, 60)} as {word}): save it as UTF-8 or set `encoding: {guess}` "
+                              f"for it {_set_it(options, name)} ({doc('reading-files')})"))
         return None
 
 
-def read_csv(table: str, path: Path, data: bytes, errors: list[Problem],
-             warnings: list[Problem]) -> RawTable | None:
-    name = path.name
-    if not data:
-        errors.append(Problem(table, name, None, "empty_file", f"{name}: file is empty"))
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _yaml_char(c: str) -> str:
+    return '"\\t"' if c == "\t" else f"'{c}'"
+
+
+def _split(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        return line.split(sep)
+
+
+def sniff_delimiter(name: str, table: str | None, text: str, options: ReadOptions | None,
+                    expected: set[str] | None = None) -> Problem | None:
+    """A "looks semicolon-delimited" error when the header does not split on the declared delimiter but
+    does on another one (``expected``: the contract columns a contract file should have)."""
+    sep = options.sep if options is not None else ","
+    header = next((ln for ln in text.splitlines() if ln.strip()), "")
+    fields = _split(header, sep)
+    best = None
+    for cand, word in _DELIMITERS.items():
+        if cand == sep or cand not in header:
+            continue
+        other = _split(header, cand)
+        if len(other) <= len(fields):
+            continue
+        if len(fields) == 1 or (expected and len(expected & {f.strip() for f in other})
+                                > len(expected & {f.strip() for f in fields})):
+            if best is None or len(other) > len(best[2]):
+                best = (cand, word, other)
+    if best is None:
         return None
-    text = decode(name, table, data, errors)
-    if text is None:
-        return None
+    cand, word, _ = best
+    n = header.count(cand)
+    shown = "tab" + ("s" if n != 1 else "") if cand == "\t" else f"'{cand}'"
+    declared = (f", not {_DELIMITERS.get(sep, repr(sep))}-delimited as declared"
+                if options is not None and options.delimiter else "")
+    return Problem(table, name, None, "delimiter",
+                   f"{name}: looks {word}-delimited (its header has {n} {shown}){declared}: set "
+                   f"`delimiter: {_yaml_char(cand)}` for it {_set_it(options, name)} ({doc('reading-files')})")
+
+
+@dataclass
+class CsvText:
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]     # first physical line of each row (header = line 1)
+    records: list[int]   # each row as a spreadsheet numbers it (header = row 1, blank lines counted)
+
+
+def parse_csv(name: str, table: str | None, text: str, sep: str, errors: list[Problem],
+              word: str = "line") -> CsvText | None:
+    """CSV text to records with their line and spreadsheet-row numbers; ``word`` ("line" or "row") is how
+    messages number them."""
     # The csv module (not pandas) so that every record keeps its exact first line number, also
     # with quoted line breaks and blank lines, and rows of the wrong width can be reported.
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
+    records: list[int] = []
     bad_width: list[tuple[int, int]] = []
     prev = 0
+    record = 0
     try:
-        for record in reader:
+        for fields in reader:
             start, prev = prev + 1, reader.line_num
-            if not record:  # blank line
+            record += 1
+            if not fields:  # blank line: a spreadsheet shows it as an empty row
                 continue
             if header is None:
-                header = record
+                header = fields
                 continue
-            if len(record) != len(header):
-                bad_width.append((start, len(record)))
+            where = start if word == "line" else record
+            if len(fields) != len(header):
+                bad_width.append((where, len(fields)))
                 continue
-            rows.append(record)
+            rows.append(fields)
             lines.append(start)
+            records.append(record)
     except csv.Error as exc:
         errors.append(Problem(table, name, None, "csv_syntax",
                               f"{name}: not readable as CSV at line {reader.line_num}: {exc}"))
@@ -186,20 +360,47 @@ def read_csv(table: str, path: Path, data: bytes, errors: list[Problem],
         return None
     if bad_width:
         n = len(bad_width)
-        where = ", ".join(f"line {ln}: {k} field{'s' if k != 1 else ''}" for ln, k in bad_width[:5])
+        shown = ", ".join(f"{word} {ln}: {k} field{'s' if k != 1 else ''}" for ln, k in bad_width[:5])
         more = f" and {n - 5:,} more" if n > 5 else ""
         errors.append(Problem(table, name, None, "row_width",
                               f"{name}: {n:,} row{'s' if n != 1 else ''} not checked further: the header "
-                              f"has {len(header)} fields ({where}{more})", tuple(ln for ln, _ in bad_width)))
+                              f"has {len(header)} fields ({shown}{more})", tuple(ln for ln, _ in bad_width)))
+    return CsvText(header, rows, lines, records)
+
+
+def csv_frame(table: str | None, name: str, parsed: CsvText, errors: list[Problem],
+              warnings: list[Problem]) -> pd.DataFrame | None:
+    header, rows = parsed.header, parsed.rows
     frame = pd.DataFrame(rows, columns=range(len(header)), dtype=object) if rows else \
         pd.DataFrame({i: pd.Series([], dtype=object) for i in range(len(header))})
-    frame = _name_columns(table, name, frame, header, errors, warnings)
+    return _name_columns(table, name, frame, header, errors, warnings)
+
+
+def read_csv(table: str, path: Path, data: bytes, errors: list[Problem],
+             warnings: list[Problem], options: ReadOptions | None = None) -> RawTable | None:
+    name = path.name
+    if not data:
+        errors.append(Problem(table, name, None, "empty_file", f"{name}: file is empty"))
+        return None
+    text = decode(name, table, data, errors, options)
+    if text is None:
+        return None
+    problem = sniff_delimiter(name, table, text, options, {c.name for c in TABLES[table]})
+    if problem is not None:
+        errors.append(problem)
+        return None
+    parsed = parse_csv(name, table, text, options.sep if options is not None else ",", errors)
+    if parsed is None:
+        return None
+    frame = csv_frame(table, name, parsed, errors, warnings)
     if frame is None:
         return None
-    return RawTable(table, path, "csv", frame.reset_index(drop=True), np.asarray(lines, dtype=np.int64))
+    return RawTable(table, path, "csv", frame.reset_index(drop=True), np.asarray(parsed.lines, dtype=np.int64),
+                    date_format=options.date_format if options is not None else None,
+                    decimal=options.decimal if options is not None else ".")
 
 
-def _name_columns(table: str, name: str, frame: pd.DataFrame, header: list[str],
+def _name_columns(table: str | None, name: str, frame: pd.DataFrame, header: list[str],
                   errors: list[Problem], warnings: list[Problem]) -> pd.DataFrame | None:
     keep: list[int] = []
     seen: dict[str, int] = {}
@@ -241,6 +442,17 @@ def read_parquet(table: str, path: Path, data: bytes, errors: list[Problem],
         errors.append(Problem(table, name, None, "parquet_unreadable",
                               f"{name}: not a readable Parquet file: {_first_line(exc)}"))
         return None
+    return from_arrow(table, path, arrow, errors)
+
+
+def from_arrow(table: str, path: Path, arrow, errors: list[Problem], fmt: str = "parquet",
+               locations: Any = None) -> RawTable:
+    """An Arrow table (a Parquet file, or a SQL view's result) as a RawTable: contract columns stored with
+    their contract type are kept typed, others become text; extra columns keep their types."""
+    import pyarrow as pa  # noqa: F401 - used by the helpers
+
+    name = path.name
+    stored = "stored as" if fmt == "parquet" else "the view gives"
     # Drop pandas metadata: an index saved by pandas comes back as an ordinary column when it
     # has a name (e.g. account_id) and is dropped when it has none.
     arrow = arrow.replace_schema_metadata(None)
@@ -283,7 +495,7 @@ def read_parquet(table: str, path: Path, data: bytes, errors: list[Problem],
             del arrow_col
             if values is None:
                 errors.append(Problem(table, name, col, "column_type",
-                                      f"{name}: column {col}: stored as {types[i]}, "
+                                      f"{name}: column {col}: {stored} {types[i]}, "
                                       f"which cannot hold {_KIND_WORD[known[col].kind]}"))
                 unusable.add(col)
                 values = np.full(n_rows, "", dtype=object)
@@ -304,7 +516,8 @@ def read_parquet(table: str, path: Path, data: bytes, errors: list[Problem],
     for key, parsed in cache.items():
         if isinstance(parsed, Parsed):
             parsed.values.index = frame.index
-    return RawTable(table, path, "parquet", frame, RowNumbers(n_rows), unusable, cache=cache, native=native)
+    return RawTable(table, path, fmt, frame, RowNumbers(n_rows) if locations is None else locations, unusable,
+                    cache=cache, native=native)
 
 
 #: datetime64[ns] holds 1677-09-21 .. 2262-04-11; dates outside take the text path (and are reported there)
@@ -451,10 +664,10 @@ def _arrow_to_text(col, kind: str) -> np.ndarray | None:
 
 
 def read_table(table: str, path: Path, data: bytes, errors: list[Problem],
-               warnings: list[Problem]) -> RawTable | None:
+               warnings: list[Problem], options: ReadOptions | None = None) -> RawTable | None:
     if path.suffix == ".parquet":
         return read_parquet(table, path, data, errors, warnings)
-    return read_csv(table, path, data, errors, warnings)
+    return read_csv(table, path, data, errors, warnings, options)
 
 
 # -- dataset.yaml ----------------------------------------------------------------------------------
@@ -478,44 +691,145 @@ def parse_date(value: Any) -> pd.Timestamp | None:
     return None
 
 
+def yaml_load(text: str) -> Any:
+    """dataset.yaml as data: dates stay text, and only true/false are booleans (YAML 1.2), so that a value
+    map can say ``Yes: churned`` and ``churned: [Yes, No]`` without the words turning into booleans."""
+    import yaml
+
+    from .._yaml import DatesAsTextLoader
+
+    class Loader(DatesAsTextLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in DatesAsTextLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+OPTION_KEYS = ("delimiter", "encoding", "decimal", "date_format")
+
+
+def parse_options(where: str, value: Any, errors: list[Problem], base: ReadOptions | None = None,
+                  only: tuple[str, ...] = OPTION_KEYS) -> ReadOptions:
+    """Reading options from a mapping of dataset.yaml (``where`` names it: "files: accounts.csv:");
+    keys outside ``only`` are left to the caller. Bad values are errors naming the key."""
+    opts = dict(delimiter=None, encoding=None, decimal=".", date_format=None) if base is None else \
+        dict(delimiter=base.delimiter, encoding=base.encoding, decimal=base.decimal, date_format=base.date_format)
+
+    def bad(key: str, text: str) -> None:
+        errors.append(Problem(None, DATASET_YAML, key, "bad_option",
+                              f"{DATASET_YAML}: {where} {key}: {text} ({doc('reading-files')})"))
+
+    for key in only:
+        if key not in value or value[key] is None:
+            continue
+        v = value[key]
+        if key == "delimiter":
+            v = {"\\t": "\t", "tab": "\t"}.get(v, v) if isinstance(v, str) else v
+            if not isinstance(v, str) or len(v) != 1 or v in "\"\r\n":
+                bad(key, f"must be one character such as ';' or \"\\t\", found {quote_value(v)}")
+                continue
+        elif key == "decimal":
+            if v not in (".", ","):
+                bad(key, f"must be '.' or ',', found {quote_value(v)}")
+                continue
+        elif key == "encoding":
+            try:
+                codecs.lookup(str(v))
+            except LookupError:
+                bad(key, f"{quote_value(v)} is not an encoding Python knows (e.g. utf-8, utf-16, cp1252, latin-1)")
+                continue
+            v = str(v)
+        elif key == "date_format":
+            if not isinstance(v, str) or not _full_date_format(v):
+                bad(key, f"must be a strftime format of a whole date such as \"%d/%m/%Y\", found {quote_value(v)}")
+                continue
+        opts[key] = v
+    return ReadOptions(**opts, where=where)
+
+
+def _full_date_format(fmt: str) -> bool:
+    """Does ``fmt`` write and read back a whole date (day, month and year)?"""
+    probe = dt.date(2031, 11, 23)
+    try:
+        text = probe.strftime(fmt)
+        back = pd.to_datetime(text, format=fmt)
+    except (ValueError, TypeError):
+        return False
+    return back == pd.Timestamp(probe)
+
+
 def read_dataset_yaml(path: Path, data: bytes, errors: list[Problem],
                       warnings: list[Problem]) -> dict[str, Any]:
-    from .._yaml import safe_load
-
     name = path.name
     out: dict[str, Any] = {}
     text = decode(name, None, data, errors)
     if text is None:
         return out
     try:
-        doc = safe_load(text)
+        content = yaml_load(text)
     except Exception as exc:  # yaml.YAMLError, but also anything a constructor raises
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or _first_line(exc)
         errors.append(Problem(None, name, None, "yaml_syntax", f"{name}: not valid YAML{where}: {problem}"))
         return out
-    if doc is None:
+    if content is None:
         warnings.append(Problem(None, name, None, "yaml_empty", f"{name}: empty: nothing set"))
         return out
-    if not isinstance(doc, dict):
+    if not isinstance(content, dict):
         errors.append(Problem(None, name, None, "yaml_structure",
-                              f"{name}: must be a mapping of keys (as_of, observed_from, description), "
-                              f"found {type(doc).__name__}"))
+                              f"{name}: must be a mapping of keys (as_of, observed_from, description, ...), "
+                              f"found {type(content).__name__} ({doc('folder-settings')})"))
         return out
-    for key, value in doc.items():
+    for key, value in content.items():
         if key not in DATASET_KEYS:
             warnings.append(Problem(None, name, str(key), "unknown_key",
                                     f"{name}: unknown key {key!r}: ignored (known: {', '.join(DATASET_KEYS)})"))
             continue
         if value is None:
             continue
-        if key == "description":
+        if key in ("description", "raw_dir"):
             if not isinstance(value, str):
                 errors.append(Problem(None, name, key, "not_text",
-                                      f"{name}: description must be text, found {type(value).__name__}"))
+                                      f"{name}: {key} must be text, found {type(value).__name__}"))
             else:
                 out[key] = value
+            continue
+        if key == "label_horizon_days":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                shown = quote_value(value) if isinstance(value, str) else repr(value)
+                errors.append(Problem(None, name, key, "not_days",
+                                      f"{name}: label_horizon_days must be a whole number of days (1 or more), "
+                                      f"found {shown} ({doc('label-exports')})"))
+            else:
+                out[key] = value
+            continue
+        if key in ("files", "columns"):
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                what = "file names" if key == "files" else "table names"
+                errors.append(Problem(None, name, key, "yaml_structure",
+                                      f"{name}: {key} must map {what} to settings, e.g. "
+                                      + ("`files: {accounts.csv: {delimiter: ';'}}`" if key == "files"
+                                         else "`columns: {accounts: {file: export.csv, account_id: id}}`")
+                                      + f" ({doc('folder-settings' if key == 'files' else 'the-columns-map')})"))
+                continue
+            if key == "files":
+                files: dict[str, ReadOptions] = {}
+                for fname, opts in value.items():
+                    where = f"files: {fname}:"
+                    unknown = [k for k in opts if k not in OPTION_KEYS]
+                    for k in unknown:
+                        errors.append(Problem(None, name, str(k), "unknown_key",
+                                              f"{name}: {where} unknown setting {k!r} (known: "
+                                              f"{', '.join(OPTION_KEYS)}) ({doc('reading-files')})"))
+                    files[str(fname)] = parse_options(where, opts, errors)
+                out["files"] = files
+            else:
+                out["columns"] = {str(k): v for k, v in value.items()}
             continue
         stamp = parse_date(value)
         if stamp is None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._spec import TABLES
+from ._spec import CONTRACT_DOC, TABLES
 
 MAX_EXAMPLES = 5
 
@@ -61,15 +62,43 @@ class ValidationReport:
             src = s.get("as_of_source")
             lines.append(f"{'as_of':<{width}}  {s.get('as_of')}" + (f" ({src})" if src else ""))
             obs = s.get("observed_from")
+            obs_src = s.get("observed_from_source")
             lines.append(f"{'observed_from':<{width}}  "
-                         + (obs if obs else "none (every account observed from its start date)"))
+                         + (obs + (f" ({obs_src})" if obs_src and obs_src != "from dataset.yaml" else "")
+                            if obs else "none (every account observed from its start date)"))
+            if s.get("label_horizon_days"):
+                lines.append(f"{'label horizon':<{width}}  {s['label_horizon_days']} days, {s['label_from']}.."
+                             f"{s.get('as_of')}: churn is a label (an end_date = churned within the horizon)")
+            if s.get("churn"):
+                lines.append(f"{'churn':<{width}}  {s['churn']}")
             segs = s.get("segments") or {}
             lines.append(f"{'segments':<{width}}  "
                          + ", ".join(f"{k} {v:,}" for k, v in segs.items()))
-            lines.append(f"OK: {self.path} meets the data contract ({_count(n_warn, 'warning')})")
+            lines.append(f"OK: {self.path} meets the data contract ({_count(n_warn, 'warning')}; "
+                         f"the rules: {CONTRACT_DOC})")
         else:
+            lines.append(self.rules_line())
             lines.append(f"INVALID: {self.path}: {_count(n_err, 'error')}, {_count(n_warn, 'warning')}")
         return "\n".join(lines)
+
+
+    def rules_line(self) -> str:
+        """``the rules: docs/data-contract.md#accounts, #usage``: the sections of the contract the errors break."""
+        sections: list[str] = []
+        for p in self.errors:
+            named = re.findall(r"data-contract\.md#([\w-]+)", p.message)
+            if named:
+                found = named
+            elif p.table in TABLES:
+                found = [p.table]
+            elif p.table == "events":
+                found = ["events"]
+            elif p.file == "dataset.yaml" or p.column == "as_of":
+                found = ["folder-settings"]
+            else:
+                found = ["validation"]
+            sections += [f for f in found if f not in sections]
+        return f"the rules: {CONTRACT_DOC}" + ("#" + ", #".join(sections) if sections else "")
 
 
 class DataValidationError(ValueError):

@@ -24,7 +24,7 @@ import pandera.pandas as pa
 
 from ._read import ISO_DATE, Parsed, RawTable
 from ._report import MAX_EXAMPLES, Problem, capped, locations_text, quote
-from ._spec import DATE, ID_COLUMNS, TABLES, TEXT
+from ._spec import DATE, ID_COLUMNS, TABLES, TEXT, doc
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,13 @@ class Rule:
 RULES: dict[str, Rule] = {
     # stage 1: text
     "empty": Rule("row is empty", "rows are empty", values=None),
-    "not_date": Rule("row is not a date (YYYY-MM-DD)", "rows are not dates (YYYY-MM-DD)"),
-    "not_number": Rule("row is not a number", "rows are not numbers"),
+    "not_date": Rule("row is not a date ({date_format})", "rows are not dates ({date_format})"),
+    "not_number": Rule("row is not a number{decimal}", "rows are not numbers{decimal}"),
     "not_finite": Rule("row is not a finite number", "rows are not finite numbers"),
+    # stage 1: mapped columns (the columns map of dataset.yaml)
+    "not_mapped": Rule("row has a value the value map does not list", "rows have values the value map does not list"),
+    "not_tenure": Rule("row is not a tenure (a whole number >= 0)", "rows are not tenures (whole numbers >= 0)"),
+    "not_label": Rule("row is not a churn label ({labels})", "rows are not churn labels ({labels})"),
     # stage 2: typed, one table
     "duplicate": Rule("row has a duplicated value", "rows have a duplicated value", where="locations"),
     "negative": Rule("row is negative", "rows are negative"),
@@ -64,10 +68,17 @@ RULES: dict[str, Rule] = {
     "before_start_month": Rule("row is before the month its account started",
                                "rows are before the month their account started", column="date"),
     # warnings
+    "before_label_horizon": Rule("row is before the label horizon's first day {label_from}",
+                                 "rows are before the label horizon's first day {label_from}", column="end_date"),
+    # warnings
     "exact_duplicate_account": Rule(
         "account is an exact copy of an earlier one in every column except account_id, kept",
         "accounts are exact copies of an earlier one in every column except account_id, kept",
         column="", values=None, warning=True),
+    "started_in_label_horizon": Rule(
+        "row is after the label horizon's first day {label_from}: its label covers less than {horizon} days",
+        "rows are after the label horizon's first day {label_from}: their labels cover less than {horizon} days",
+        warning=True),
     "no_progress": Rule("goal has no goal_progress rows", "goals have no goal_progress rows",
                         values=None, warning=True),
     "later_than_as_of": Rule("row is after as_of {as_of}, the extraction date",
@@ -95,12 +106,32 @@ def _text(s: pd.Series) -> pd.Series:
     return s.where(s.notna(), "").astype(str)
 
 
-def parse_dates(s: pd.Series) -> pd.Series:
-    """Strict YYYY-MM-DD -> datetime64[ns]; anything else (and "") -> NaT."""
+_MIDNIGHT = r"(?:[ T]00:00(?::00(?:\.0+)?)?)?"
+_ISO_OR_MIDNIGHT = ISO_DATE.pattern + _MIDNIGHT
+
+
+def parse_dates(s: pd.Series, date_format: str | None = None) -> pd.Series:
+    """Strict dates -> datetime64[ns]; anything else (and "") -> NaT.
+
+    Without ``date_format``: YYYY-MM-DD, also written as a timestamp at midnight (``2024-01-31 00:00:00``,
+    ``2024-01-31T00:00:00``), as spreadsheets and databases export dates; any other time of day is not a date.
+    With it (dataset.yaml ``date_format``, e.g. ``%d/%m/%Y``): that format, a midnight time allowed after it."""
     s = _text(s)
-    ok = s.str.fullmatch(ISO_DATE.pattern).astype(bool)  # to_datetime alone accepts 2024-1-5
-    out = pd.to_datetime(s.where(ok), format="%Y-%m-%d", errors="coerce")
+    if date_format is None:
+        ok = s.str.fullmatch(_ISO_OR_MIDNIGHT).astype(bool)  # to_datetime alone accepts 2024-1-5
+        out = pd.to_datetime(s.where(ok).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    else:
+        day = s.str.replace(r"[ T]00:00(?::00(?:\.0+)?)?$", "", regex=True)
+        out = pd.to_datetime(day, format=date_format, errors="coerce")
+        out = out.where(out.isna() | (out == out.dt.normalize()))
     return out.astype("datetime64[ns]")
+
+
+def number_text(s: pd.Series, decimal: str) -> pd.Series:
+    """Text of numbers with a decimal comma rewritten with a point ("1,5" -> "1.5"; "1.5" then is not a number)."""
+    if decimal == ".":
+        return s
+    return s.where(~s.str.contains(".", regex=False), "x").str.replace(",", ".", regex=False)
 
 
 def parse_column(raw: RawTable, name: str, kind: str) -> Parsed:
@@ -113,9 +144,10 @@ def parse_column(raw: RawTable, name: str, kind: str) -> Parsed:
     if kind == TEXT:
         values = s.where(nonempty, None).astype(object)
     elif kind == DATE:
-        values = parse_dates(s)
+        values = parse_dates(s, None if name in raw.iso_columns else raw.date_format)
         bad["not_date"] = nonempty & values.isna().to_numpy()
     else:
+        s = number_text(s, raw.decimal)
         is_num = s.str.fullmatch(_NUMBER).to_numpy(dtype=bool)
         numbers = np.full(len(s), np.nan)
         idx = np.flatnonzero(is_num)
@@ -181,13 +213,18 @@ class Context:
     observed_from: pd.Timestamp | None
     typed: dict[str, pd.DataFrame]
     raws: dict[str, RawTable]
+    #: label exports (dataset.yaml label_horizon_days): the horizon's length and first day
+    label_horizon_days: int | None = None
+    label_from: pd.Timestamp | None = None
 
     def words(self) -> dict[str, str]:
         return {
             "as_of": self.as_of.date().isoformat() if self.as_of is not None else "?",
             "observed_from": self.observed_from.date().isoformat() if self.observed_from is not None else "?",
-            "accounts": self.raws["accounts"].file if "accounts" in self.raws else "accounts",
-            "goals": self.raws["goals"].file if "goals" in self.raws else "goals",
+            "accounts": self.raws["accounts"].ref if "accounts" in self.raws else "accounts",
+            "goals": self.raws["goals"].ref if "goals" in self.raws else "goals",
+            "label_from": self.label_from.date().isoformat() if self.label_from is not None else "?",
+            "horizon": str(self.label_horizon_days),
         }
 
     def ids(self, table: str, column: str) -> set | None:
@@ -221,11 +258,12 @@ def typed_checks(table: str, frame: pd.DataFrame, ctx: Context) -> list[tuple[pa
     if table == "accounts":
         checks = [_not_before("end_date", "start_date", "end_before_start")] \
             if {"end_date", "start_date"} <= cols else []
+        in_horizon = [pa.Check.ge(ctx.label_from, error="before_label_horizon")] if ctx.label_from is not None else []
         out.append((pa.DataFrameSchema({
             "account_id": _col(object, [_check(_unique, "duplicate")]),
             "segment": _col(object),
             "start_date": _col("datetime64[ns]", not_later),
-            "end_date": _col("datetime64[ns]", before_as_of),
+            "end_date": _col("datetime64[ns]", before_as_of + in_horizon),
             "arr": _col("float64", [pa.Check.ge(0, error="negative")]),
         }, checks=checks, name="accounts"), frame))
 
@@ -316,16 +354,25 @@ def _comparable(s: pd.Series) -> pd.Series:
     return s.map(lambda v: repr(v.tolist() if isinstance(v, np.ndarray) else v))
 
 
+#: accounts columns that many accounts share by chance: copies across only these are not reported
+THIN_ACCOUNT_COLUMNS = ("segment", "start_date", "end_date")
+
+
 def warning_checks(table: str, raw: RawTable, frame: pd.DataFrame,
                    ctx: Context) -> list[tuple[pa.DataFrameSchema, pd.DataFrame]]:
     out: list[tuple[pa.DataFrameSchema, pd.DataFrame]] = []
     if table == "accounts":
         others = [c for c in raw.frame.columns if c != "account_id"]
-        if others and len(raw.frame):
+        # copies are only worth a word when the table says more than the contract's few columns: on a thin
+        # table (segment, start and end dates) many accounts are alike by chance
+        if len(raw.frame) and set(others) - set(THIN_ACCOUNT_COLUMNS):
             compared = pd.DataFrame({c: _comparable(raw.frame[c]) for c in others}, index=raw.frame.index)
             out.append((pa.DataFrameSchema(unique=others, report_duplicates="exclude_first",
                                            name="accounts (exact duplicates)"), compared))
-        if ctx.observed_from is not None and "end_date" in frame.columns:
+        if ctx.label_from is not None and "start_date" in frame.columns:
+            out.append((pa.DataFrameSchema({"start_date": _col("datetime64[ns]", [
+                pa.Check.le(ctx.label_from, error="started_in_label_horizon")])}), frame[["start_date"]]))
+        if ctx.observed_from is not None and ctx.label_from is None and "end_date" in frame.columns:
             out.append((pa.DataFrameSchema({"end_date": _col("datetime64[ns]", [
                 pa.Check.ge(ctx.observed_from, error="ended_before_observed_from")])}),
                 frame[["end_date"]]))
@@ -375,8 +422,9 @@ def run(schema: pa.DataFrameSchema, frame: pd.DataFrame, raw: RawTable, ctx: Con
                     f"{raw.file}: column {column}: could not be checked ({check}: {cases})",
                     tuple(int(x) for x in raw.locations[positions])), False))
                 continue
-            problem = _problem(raw, check, rule, column, positions, words)
-            found.append(((_col_order(raw.table, column), _RULE_ORDER[check], check), problem, rule.warning))
+            for part in _split_by_source(raw, column, positions):
+                problem = _problem(raw, check, rule, column, part, words)
+                found.append(((_col_order(raw.table, column), _RULE_ORDER[check], check), problem, rule.warning))
     for _, problem, is_warning in sorted(found, key=lambda t: t[0]):
         (warnings if is_warning else errors).append(problem)
 
@@ -394,15 +442,49 @@ def _missing_column(raw: RawTable, name: str) -> Problem:
         c = near[0]
         hint = (f" (found {c}: names are case-sensitive)" if c.lower() == name
                 else f" (found {quote(c)}: names must match exactly)")
+    if raw.mapper is not None and raw.mapper.endswith(".sql"):
+        return Problem(raw.table, raw.mapper, name, "missing_column",
+                       f"{raw.mapper}: missing required column {name}{hint} (the view's columns: "
+                       f"{_some([str(c) for c in raw.frame.columns])}; {doc(raw.table)})")
+    if raw.mapper is not None:
+        return Problem(raw.table, raw.file, name, "missing_column",
+                       f"{raw.file}: missing required column {name}{hint}: map it under `columns: {raw.table}:` in "
+                       f"dataset.yaml, e.g. `{name}: <a column of {raw.file}>` (its columns: "
+                       f"{_some([str(c) for c in raw.frame.columns if c not in raw.origin])}; "
+                       f"{doc('the-columns-map')})")
     return Problem(raw.table, raw.file, name, "missing_column",
                    f"{raw.file}: missing required column {name}{hint}")
+
+
+def _some(names: list[str], n: int = 8) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "") if names else "none"
+
+
+def _split_by_source(raw: RawTable, column: str, positions: np.ndarray) -> list[np.ndarray]:
+    """Positions grouped by the raw file and raw column they come from (one message each), in order of first row."""
+    keys = []
+    if raw.row_files is not None:
+        keys.append(raw.row_files[positions])
+    if column in raw.origin_rows:
+        keys.append(raw.origin_rows[column][positions])
+    if not keys or not len(positions):
+        return [positions]
+    key = pd.Series(list(zip(*keys)))
+    return [positions[np.asarray(idx)] for _, idx in key.groupby(key, sort=False).indices.items()]
 
 
 def _problem(raw: RawTable, key: str, rule: Rule, column: str, positions: np.ndarray,
              words: dict[str, str]) -> Problem:
     n = len(positions)
+    words = {**words, **_raw_words(raw, column)}
     phrase = (rule.one if n == 1 else rule.many).format(**words)
-    head = f"{raw.file}: column {column}: " if column else f"{raw.file}: "
+    file = raw.file if raw.row_files is None or not n else str(raw.row_files[positions[0]])
+    if column and column in raw.origin_rows and n:
+        label = raw.column_text(column, str(raw.origin_rows[column][positions[0]]))
+    else:
+        label = raw.column_text(column) if column else (
+            f"{raw.table} (made by {raw.mapper})" if raw.mapper is not None else "")
+    head = f"{file}: {label}: " if label else f"{file}: "
     text = f"{head}{n:,} {phrase}"
     if rule.values == "column" and column in raw.frame.columns:
         vals = pd.unique(raw.texts(column, positions))
@@ -412,8 +494,19 @@ def _problem(raw: RawTable, key: str, rule: Rule, column: str, positions: np.nda
         if keys:
             text += ": " + capped(keys[:MAX_EXAMPLES], len(keys))
     text += f" ({_where(raw, positions, rule.where)})"
-    return Problem(raw.table, raw.file, column or None, key, text,
-                   tuple(int(x) for x in raw.locations[positions]))
+    rows = _rows(raw, positions) if raw.mapper is not None else [int(x) for x in raw.locations[positions]]
+    return Problem(raw.table, file, column or None, key, text, tuple(rows))
+
+
+def _rows(raw: RawTable, positions: np.ndarray) -> list[int]:
+    """The raw rows of ``positions``, each once, in order (a wide row becomes several usage rows)."""
+    return [int(x) for x in pd.unique(np.asarray(raw.locations[positions], dtype=np.int64))]
+
+
+def _raw_words(raw: RawTable, column: str) -> dict[str, str]:
+    return {"date_format": raw.date_format or "YYYY-MM-DD",
+            "decimal": " (decimal mark ',')" if raw.decimal == "," else "",
+            "labels": raw.cache.get(("labels", column), "")}
 
 
 def _id_texts(raw: RawTable, positions: np.ndarray, distinct: bool = False) -> list[str] | None:
@@ -437,6 +530,8 @@ def _id_texts(raw: RawTable, positions: np.ndarray, distinct: bool = False) -> l
 
 
 def _where(raw: RawTable, positions: np.ndarray, mode: str) -> str:
+    if raw.mapper is not None and not raw.result_rows:
+        return locations_text("row", _rows(raw, positions))
     if mode == "ids":
         ids = _id_texts(raw, positions[:MAX_EXAMPLES])
         if ids is not None:

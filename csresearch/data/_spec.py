@@ -1,4 +1,4 @@
-"""The data contract as data: tables, columns, kinds (see /work/shared/data-contract.md)."""
+"""The data contract as data: tables, columns, kinds, dataset.yaml keys (the rules in words: docs/data-contract.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,8 +73,22 @@ OBSERVATION_DATES: dict[str, tuple[str, ...]] = {
 }
 
 DATASET_YAML = "dataset.yaml"
-DATASET_KEYS = ("as_of", "observed_from", "description")
+DATASET_KEYS = ("as_of", "observed_from", "description", "label_horizon_days", "raw_dir", "files", "columns")
 FORMATS = ("parquet", "csv")  # Parquet wins when both exist
+#: a table described by a DuckDB SELECT over raw files: ``accounts.sql`` (wins over accounts.csv/.parquet)
+VIEW_SUFFIX = ".sql"
+
+#: The contract in words, in the repository; messages point at its sections (``doc("known-at")``).
+CONTRACT_DOC = "docs/data-contract.md"
+DOC_SECTIONS = ("tables", "accounts", "goals", "goal_progress", "usage", "events", "folder-settings",
+                "reading-files", "known-at", "snapshots", "label-exports", "mapping", "sql-views",
+                "the-columns-map", "raw-files", "validation", "examples")
+
+
+def doc(section: str) -> str:
+    """The contract document and one of its sections (:data:`DOC_SECTIONS`), as messages name them."""
+    assert section in DOC_SECTIONS, section
+    return f"{CONTRACT_DOC}#{section}"
 
 
 def column_spec(table: str, name: str) -> ColumnSpec | None:
