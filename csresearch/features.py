@@ -76,6 +76,7 @@ def attributes(ds: "Dataset", min_cell: int) -> Features:
     """The account attributes, one row per account (indexed by account_id), and why any column was left out."""
     acc = ds.accounts.set_index("account_id")
     marked = outcome_columns(ds)
+    usage_names = set(ds.usage["metric"].unique()) if ds.usage is not None else set()
     frame = pd.DataFrame(index=acc.index)
     feats: list[Feature] = []
     excluded: dict[str, str] = {}
@@ -85,6 +86,9 @@ def attributes(ds: "Dataset", min_cell: int) -> Features:
         col = acc[name]
         if name in marked or OUTCOME_NAME.search(str(name)):
             excluded[name] = "a label or outcome, not known before churn"
+            continue
+        if name in usage_names:
+            excluded[name] = "also a usage metric: counted once, as usage"
             continue
         if pd.api.types.is_datetime64_any_dtype(col):
             excluded[name] = "a date"
