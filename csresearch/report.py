@@ -276,9 +276,19 @@ def show_section(result: Result, label: str = "this study") -> None:
 
 
 def show_sections(r: StudyResults) -> None:
-    """Every analysis of the registry, in report order."""
+    """Every analysis of the registry, in report order. Sections that need goals, on data without goals, are not
+    drawn one by one: one line names them (the executive summary has said why)."""
+    from IPython.display import Markdown, display
+
+    from .analyses._gates import NO_GOALS
+
+    skipped = [s for s in r.sections if s.not_estimated == NO_GOALS and not (s.text or s.figures)]
     for result in r.sections:
-        show_section(result, r.label)
+        if result not in skipped:
+            show_section(result, r.label)
+    if skipped:
+        display(Markdown("## Not in this report\n\nThese analyses need customers' goals, and no goals are recorded: "
+                         + ", ".join(s.title for s in skipped) + "."))
 
 
 def show(r: StudyResults, name: str) -> None:

@@ -18,6 +18,9 @@ INTRO = ("Share of each signup month's accounts still retained after each month 
 
 
 def requires(ctx: "StudyContext") -> str | None:
+    if ctx.label_horizon is not None:
+        return ("a label export sees each account over one window, not month by month, so retention by signup "
+                "cohort is not measured; churn by segment over the window is")
     return None
 
 
