@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import plots
-from ..findings import Claim, judge, not_estimable, p_text
+from ..findings import Claim, interval_verdict, judge, not_estimable, p_text
 from ..health import audit
 from ..result import Figure, Result
 from ._gates import models_reason
@@ -24,7 +24,7 @@ CLAIM = Claim(
                "The health score predicts churn (hazard ratio {estimate:.2f} per standard deviation, {ci}) and adds to "
                "what raw usage says."),
     not_supported=("The health score does not earn its place.", "{sentence}"),
-    cannot_tell=("The health score adds nothing to usage.", "{sentence}"),
+    cannot_tell=("The health score adds nothing clear.", "{sentence}"),
     not_estimable=("The health score could not be audited.", "Not estimated: {reason}."),
 )
 
@@ -56,13 +56,24 @@ def run(ctx: "StudyContext") -> Result:
     # informative: supported; redundant: it predicts, but adds nothing (the data cannot tell it from usage);
     # decoration: it does not predict churn or points the wrong way
     verdict = {"informative": "supported", "redundant": "inconclusive", "decoration": "not_supported"}[info["verdict"]]
+    sentence = info["sentence"]
+    if info["verdict"] == "decoration":
+        # "does not predict churn" needs an interval that rules out any effect worth having; a wide one cannot tell
+        by_interval = interval_verdict(1 / info["ci_high"], 1 / info["ci_low"], null=1.0, direction="below",
+                                       margin=ctx["margin_hr"])  # higher score = healthier: read as 1/HR
+        if by_interval == "inconclusive":
+            verdict = "inconclusive"
+            sentence = (f"The data cannot tell whether the health score {info['metric']} predicts churn: its hazard "
+                        f"ratio per SD could be anywhere from {info['ci_low']:.2f} to {info['ci_high']:.2f} "
+                        f"({ctx.level_text} CI), an interval that includes no effect and effects worth having.")
     finding = judge(CLAIM, estimate=info["hr_per_sd"], ci_low=info["ci_low"], ci_high=info["ci_high"], null=1.0,
                     direction="below", level=ctx.level, verdict=verdict,
                     method="time-varying proportional hazards per SD of the score; likelihood-ratio test beyond usage",
-                    describe=lambda *_: {"sentence": info["sentence"]})
+                    describe=lambda *_: {"sentence": sentence})
     res.findings = [finding]
     lr = f"; beyond raw usage, likelihood-ratio p {p_text(info['lr_test_p'])}" if info.get("lr_test_p") is not None else ""
-    res.text = (f"**Verdict: {info['verdict']}.** {info['sentence']} On its own it ranks churn risk at C = "
+    label = "cannot tell" if sentence is not info["sentence"] else info["verdict"]
+    res.text = (f"**Verdict: {label}.** {sentence} On its own it ranks churn risk at C = "
                 f"{info['c_index']:.2f}{lr}. The chart shows the monthly churn rate in each fifth of the score: a score "
                 "worth its place falls band by band. " + _coverage_text(info))
     return res
