@@ -190,6 +190,10 @@ class StudyContext:
     def panel(self) -> pd.DataFrame:
         """The account-month panel of every account (attainment known at each month's start, lagged usage)."""
         if self._panel is None:
+            if self._sample_panel is not None and self.sample is not None:
+                # rebuilt now it would lack usage (let go for the sample): the runner runs full-book analyses first
+                raise RuntimeError("the full panel was let go for the secondary sample; an analysis of the whole book "
+                                   "must not set USES_SAMPLE")
             self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
                                    threshold=self.params["attainment_threshold"])
         return self._panel

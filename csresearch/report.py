@@ -86,7 +86,11 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     """Run every analysis of a study. ``params`` are validated study parameters (see :mod:`csresearch.params`)."""
     started = time.perf_counter()
     ctx = StudyContext.build(params, ds)
-    sections = [run_analysis(ctx, module) for module in REGISTRY]
+    # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full panel
+    # go on a large book); the report keeps the registry's order
+    order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
+    done = {i: run_analysis(ctx, REGISTRY[i]) for i in order}
+    sections = [done[i] for i in range(len(REGISTRY))]
     res = ctx.record()
     for s in sections:
         res.update(s.record)
