@@ -25,7 +25,7 @@ def requires(ctx: "StudyContext") -> str | None:
 
 
 def empty(ctx: "StudyContext", reason: str) -> dict:
-    return {}
+    return {"retention_12m": None}
 
 
 def run(ctx: "StudyContext") -> Result:
