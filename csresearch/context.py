@@ -26,6 +26,7 @@ from ._memory import release_memory
 from .attainment import episodes
 from .cohorts import survival_table
 from .data import Dataset, load
+from .names import Names
 from .findings import Floors, ci_text, level_text
 from .models import Engine
 from .survival import fit_km
@@ -134,6 +135,13 @@ class StudyContext:
     @property
     def label(self) -> str:
         return self.params["segment"] or "all segments"
+
+    @cached_property
+    def names(self) -> "Names":
+        """Human names for metrics, segments and covariates: the params ``labels:`` map over the catalog's labels."""
+        from .metrics.catalog import catalog_labels
+
+        return Names(self.params.get("labels"), catalog_labels(self.params["data_dir"]))
 
     def ci(self, ci_low: float | None, ci_high: float | None, digits: int = 2) -> str:
         """An interval in words at the study's level: "90% CI 0.12 to 0.34"."""

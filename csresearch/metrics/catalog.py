@@ -470,3 +470,17 @@ def load_catalog(path: str | Path | None = None) -> pd.DataFrame:
     frame = parse_catalog(_read_yaml(p), p.name)
     frame.attrs["source"] = str(p)
     return frame
+
+
+def catalog_labels(data_dir: str | Path | None = None) -> dict[str, str]:
+    """``{name: label}`` of the catalog a study reads: the data folder's own ``metrics.yaml`` when it has one, else
+    the bundled catalog. Entries without a ``label`` are left out; a catalog that cannot be read gives no labels
+    (the study's metric classification reports its problems)."""
+    own = Path(data_dir) / CATALOG_FILE if data_dir is not None else None
+    try:
+        frame = load_catalog(own if own is not None and own.is_file() else None)
+    except (CatalogError, FileNotFoundError, OSError):
+        return {}
+    if "label" not in frame.columns:
+        return {}
+    return {str(n): str(l) for n, l in zip(frame["name"], frame["label"]) if isinstance(l, str) and l.strip()}
