@@ -191,3 +191,47 @@ def p_text(p: float | None) -> str:
     if p is None:
         return "not available"
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# how sure: the interval in calibrated plain words
+# ---------------------------------------------------------------------------------------------------------
+#: chance bands and their words (the IPCC's calibrated likelihood scale): the first band the chance reaches
+CHANCE_WORDS = ((0.99, "virtually certain"), (0.90, "very likely"), (0.66, "likely"),
+                (0.33, "about as likely as not"), (0.10, "unlikely"), (0.01, "very unlikely"),
+                (0.0, "exceptionally unlikely"))
+
+
+def direction_chance(estimate: float | None, ci_low: float | None, ci_high: float | None, *, level: float,
+                     null: float, direction: str, log: bool) -> float | None:
+    """The chance that the effect lies on the claim's side of ``null``, reading the interval as a normal range of
+    belief around the estimate (on the log scale for ratios: ``log=True``); None without an interval.
+
+    It is one minus the one-sided p-value of the same interval, so a claim the verdict supports at ``alpha`` has a
+    chance of at least ``1 - alpha / 2``."""
+    from statistics import NormalDist
+
+    if not _finite(estimate, ci_low, ci_high) or (log and min(estimate, ci_low, ci_high) <= 0):
+        return None
+    t = math.log if log else (lambda v: v)
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    se = (t(ci_high) - t(ci_low)) / (2 * z)
+    if se <= 0:
+        return None
+    above = 1 - NormalDist().cdf((t(null) - t(estimate)) / se)
+    return above if direction == "above" else 1 - above
+
+
+def chance_words(chance: float) -> str:
+    """"very likely" for 0.95: the calibrated word of :data:`CHANCE_WORDS` for a chance."""
+    return next(words for floor, words in CHANCE_WORDS if chance >= floor)
+
+
+def chance_text(chance: float) -> str:
+    """"about 97 in 100", never "100 in 100" or "0 in 100"."""
+    n = min(99, max(1, round(100 * chance)))
+    if chance > 0.995:
+        return "more than 99 in 100"
+    if chance < 0.005:
+        return "less than 1 in 100"
+    return f"about {n} in 100"

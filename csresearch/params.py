@@ -56,6 +56,7 @@ PARAMS: tuple[Param, ...] = (
     Param("power", "float", 0.80, "power for the sample-size table"),
     Param("min_cell", "int", 10, "privacy: any group or cell with fewer accounts is suppressed in the report"),
     Param("health_score_metric", "str", None, "usage metric holding a vendor health score to audit (null: no audit)", True),
+    Param("currency", "str", "$", "symbol or code written before ARR amounts in the report (the export's currency)"),
     Param("labels", "mapping", None, "human names for metrics, segments and covariates in the report (name: label), over the metric catalog's labels", True),
     Param("maturity", "mapping", None, "questionnaire: which measurement practices the team has (see csresearch.maturity)", True),
     Param("seed", "int", 2026, "random seed for resampling (bootstrap) so results reproduce"),

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from . import executive
 from ._json import jsonable
 from ._memory import release_memory
 from .analyses import REGISTRY
@@ -85,28 +86,58 @@ class StudyResults:
 def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     """Run every analysis of a study. ``params`` are validated study parameters (see :mod:`csresearch.params`)."""
     started = time.perf_counter()
-    ctx = StudyContext.build(params, ds)
-    # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full panel
-    # go on a large book); the report keeps the registry's order
-    order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
-    done = {i: run_analysis(ctx, REGISTRY[i]) for i in order}
-    sections = [done[i] for i in range(len(REGISTRY))]
-    res = ctx.record()
-    for s in sections:
-        res.update(s.record)
-    res["findings"] = [f.to_dict() for s in sections for f in s.findings]
-    res["warnings"] = [*ctx.warnings, *(w for s in sections for w in s.warnings)]
+    errors: list[dict] = []
+    # Python's own warnings (a division by zero on a tiny world, a library's deprecation) are recorded in
+    # results.json, never printed into the report a reader gets
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctx = StudyContext.build(params, ds)
+        # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full
+        # panel go on a large book); the report keeps the registry's order
+        order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
+        done = {i: run_analysis(ctx, REGISTRY[i], errors) for i in order}
+        sections = [done[i] for i in range(len(REGISTRY))]
+        res = ctx.record()
+        for s in sections:
+            res.update(s.record)
+        res["findings"] = [f.to_dict() for s in sections for f in s.findings]
+        res["warnings"] = [*ctx.warnings, *(w for s in sections for w in s.warnings)]
+        res["not_estimated"] = {s.name: s.not_estimated for s in sections if not s.ok and s.applicable}
+        res["parts"] = sum(s.applicable for s in sections)
+        try:
+            res["executive"] = executive.summarize(ctx, sections, jsonable(res))
+        except Exception as exc:  # noqa: BLE001 - the page says it could not be built; the study still completes
+            errors.append({"part": "executive", "error": f"{type(exc).__name__}: {exc}",
+                           "trace": traceback.format_exc()[-3000:]})
+            res["executive"] = executive.unavailable(ctx, res)
+    res["python_warnings"] = _warning_counts(caught)
+    res["errors"] = errors
     res["run"] = {k: v for k, v in ctx.run_info.items() if ctx.visible or k != "as_of_source"}
     res["timings"] = {"analysis": round(time.perf_counter() - started, 2),
                       "analyses": {s.name: round(s.seconds, 2) for s in sections}}
     return StudyResults(ctx=ctx, results=jsonable(res), sections=sections)
 
 
-def run_analysis(ctx: StudyContext, module: ModuleType) -> Result:
-    """One analysis inside the error boundary: its Result, or a not-estimated Result with the reason."""
+def _warning_counts(caught: list) -> list[dict]:
+    """The Python warnings a run raised, one entry per distinct (category, message) with its count."""
+    counts: dict[tuple[str, str], int] = {}
+    for w in caught:
+        key = (w.category.__name__, str(w.message).splitlines()[0][:200])
+        counts[key] = counts.get(key, 0) + 1
+    return [{"category": c, "message": m, "count": n} for (c, m), n in sorted(counts.items())]
+
+
+def run_analysis(ctx: StudyContext, module: ModuleType, errors: list[dict] | None = None) -> Result:
+    """One analysis inside the error boundary: its Result, or a not-estimated Result with the reason (an
+    unexpected exception's traceback goes to ``errors``, the results.json record, never to the report)."""
     t0 = time.perf_counter()
     always = getattr(module, "ALWAYS", False)
     reason = None if ctx.visible or always else "suppressed: fewer than min_cell accounts"
+    applies = getattr(module, "applies", None)
+    if reason is None and applies is not None and not applies(ctx):
+        result = _not_estimated(ctx, module, module.requires(ctx) or "does not apply to this study", warn=False)
+        result.applicable = False  # not a gap of the data: the section has no place in this study
+        return result
     if reason is None:
         reason = module.requires(ctx)
     if reason is None:
@@ -116,8 +147,10 @@ def run_analysis(ctx: StudyContext, module: ModuleType) -> Result:
             reason = str(exc)
             result = _not_estimated(ctx, module, reason, warn=True)
         except Exception as exc:  # noqa: BLE001 - one failing analysis never fails the study
-            reason = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc(file=sys.stderr)
+            reason = f"an unexpected error ({type(exc).__name__}: {exc})"
+            if errors is not None:
+                errors.append({"part": module.NAME, "error": f"{type(exc).__name__}: {exc}",
+                               "trace": traceback.format_exc()[-3000:]})
             result = _not_estimated(ctx, module, reason, warn=True)
         finally:
             release_memory()  # the memory an analysis's temporaries held (gigabytes on a large book)
@@ -228,6 +261,38 @@ def methods_text(r: StudyResults) -> str:
     return "\n\n".join(text)
 
 
+#: the terms the analyst sections use, in plain words (the executive page uses none of them)
+GLOSSARY = (
+    ("Hazard ratio", "How many times as often one group churns as another at the same moment of the subscription "
+                     "(below 1: fewer churn). 0.5 means half the churn rate."),
+    ("Confidence interval (CI)", "The range of effects the data is consistent with at the study's level. A claim "
+                                 "is made only when the whole range lies on one side of no effect."),
+    ("Verdict", "What a finding's evidence supports: supported, not supported (the interval rules out an effect "
+                "worth having), the data cannot tell, or not estimable (below the data floors)."),
+    ("Data floors", "The least data a figure needs before it is shown as a finding: churn events per model term, "
+                    "accounts in each compared group."),
+    ("C-index", "How often a model ranks, of two accounts, the one that churns first as the riskier: 0.5 is a coin "
+                "toss, 1 a perfect ranking."),
+    ("Cross-validation", "Each account is scored by a model fitted on other accounts, so a model gets no credit for "
+                         "remembering the accounts it learned from."),
+    ("Landmark", "A fixed point of the subscription (day 90, say): accounts still active then are grouped by their "
+                 "attainment at that point and followed from there."),
+    ("Naive analysis", "Labels each account by its final attainment, as if known from the start; long-lived accounts "
+                       "get credit for progress they made only because they stayed (immortal-time bias)."),
+    ("Partial pooling", "Each segment's estimate weighed with the others', the more the fewer churn events it rests "
+                        "on."),
+    ("q-value", "A p-value corrected for testing many metrics at once (Benjamini-Hochberg)."),
+    ("Log-rank test", "A test of whether retention curves differ."),
+    ("Spline", "A smooth curve fitted to the data, here churn by level of attainment, without assuming a straight "
+               "line."),
+)
+
+
+def glossary_text() -> str:
+    """The glossary of the analyst sections (Markdown)."""
+    return "\n".join(f"- **{term}.** {text}" for term, text in GLOSSARY)
+
+
 def run_details(r: StudyResults) -> pd.DataFrame:
     """The run record shown at the end of the report: data fingerprint, as_of, parameters, versions."""
     run = r.results["run"]
@@ -256,9 +321,11 @@ def write_results(r: StudyResults, folder: str | Path) -> Path:
 # showing it in the notebook
 # ---------------------------------------------------------------------------------------------------------
 def show_summary(r: StudyResults) -> None:
-    from IPython.display import Markdown, display
+    """The executive page (plain words, from the findings), then the findings in detail for analysts."""
+    from IPython.display import HTML, Markdown, display
 
-    display(Markdown("## Executive summary\n\n" + executive_summary(r)))
+    display(HTML(executive.render(r.results["executive"])))
+    display(Markdown("## Findings in detail\n\n" + executive_summary(r)))
 
 
 def show_section(result: Result, label: str = "this study") -> None:
@@ -288,7 +355,7 @@ def show_sections(r: StudyResults) -> None:
 
     skipped = [s for s in r.sections if s.not_estimated == NO_GOALS and not (s.text or s.figures)]
     for result in r.sections:
-        if result not in skipped:
+        if result not in skipped and result.applicable:
             show_section(result, r.label)
     if skipped:
         display(Markdown("## Not in this report\n\nThese analyses need customers' goals, and no goals are recorded: "
@@ -322,5 +389,6 @@ def show_figure(fig: Figure) -> None:
             metadata={"image/png": {"alt": fig.alt}})
 
 
-__all__ = ["StudyResults", "run", "run_analysis", "executive_summary", "methods_text", "run_details", "write_results",
+__all__ = ["StudyResults", "run", "run_analysis", "executive_summary", "methods_text", "glossary_text", "run_details",
+           "write_results",
            "show_summary", "show_section", "show_sections", "show", "p_text"]

@@ -54,6 +54,8 @@ class Result:
     #: a paragraph the executive summary opens with, before any finding (what this data can and cannot answer)
     lead: str = ""
     not_estimated: str | None = None
+    #: False when the analysis has no place in this study (pooling segments in a one-segment study): not shown
+    applicable: bool = True
     seconds: float = 0.0
 
     @property

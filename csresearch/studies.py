@@ -232,7 +232,7 @@ def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = No
         for i, fut in enumerate(as_completed(futures), 1):
             o = fut.result()
             outcomes.append(o)
-            state = "ok" if o.ok else f"FAILED: {o.error}"
+            state = _state(o)
             print(f"[{i}/{len(specs)}] {o.name}: {state} ({o.seconds:.1f} s)", file=progress, flush=True)
     order = {s.name: i for i, s in enumerate(specs)}
     outcomes.sort(key=lambda o: order[o.name])
@@ -240,6 +240,21 @@ def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = No
     print(f"done in {time.perf_counter() - started:.1f} s: {sum(o.ok for o in outcomes)} ok, "
           f"{sum(not o.ok for o in outcomes)} failed; open {out / 'index.html'}", file=progress, flush=True)
     return outcomes
+
+
+def _state(o: Outcome) -> str:
+    """The terminal word for a finished study: "ok", "ok, 7 of 16 parts not estimable", or the failure."""
+    if not o.ok:
+        return f"FAILED: {o.error}"
+    r = o.results or {}
+    missing = len(r.get("not_estimated") or {})
+    head = next((f for f in r.get("findings", []) if f["id"] == "attainment_effect"), None)
+    extra = [f"{missing} of {r.get('parts', missing)} parts not estimable"] if missing else []
+    if head is not None and head["verdict"] == "not_estimable" and r.get("study_scope", {}).get("goals", True):
+        extra.append("headline not estimable")
+    if r.get("errors"):
+        extra.append(f"{len(r['errors'])} unexpected error(s), see results.json")
+    return ", ".join(["ok", *extra])
 
 
 def _run_one_process(spec: StudySpec, out: Path, notebook: Path) -> Outcome:
@@ -362,9 +377,14 @@ def render_html(notebook: Path, dest: Path) -> None:
     nb = nbformat.read(str(notebook), as_version=4)
     nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])
                 and "injected-parameters" not in c.metadata.get("tags", [])]
+    for c in nb.cells:  # a reader never sees Python's stderr (warnings, tracebacks, file paths)
+        if c.get("outputs"):
+            c.outputs = [o for o in c.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    title = report_title(notebook.parent / "results.json")
+    nb.metadata["title"] = title
     exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = _with_toc(body)
     leaks = _EXTERNAL.findall(body)
     if leaks:
@@ -372,6 +392,17 @@ def render_html(notebook: Path, dest: Path) -> None:
     tmp = dest.with_suffix(".html.tmp")
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(dest)
+
+
+def report_title(results_json: Path) -> str:
+    """"smb: customer outcomes and retention (sample, as of 2026-06-30)": the report's <title>, from results.json."""
+    try:
+        r = json.loads(Path(results_json).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "csresearch study report"
+    data = Path(str((r.get("run") or {}).get("data_dir") or "")).name
+    where = ", ".join(x for x in (data, f"as of {r['as_of']}" if r.get("as_of") else "") if x)
+    return f"{r.get('study') or 'study'}: customer outcomes and retention" + (f" ({where})" if where else "")
 
 
 _H2 = re.compile(r'<h2 id="([^"]+)">(.*?)(<a class="anchor-link"[^>]*>.*?</a>)?</h2>', re.S)
@@ -384,6 +415,11 @@ def _with_toc(body: str) -> str:
     toc = ('<nav class="cs-toc" aria-label="Contents"><strong>Contents</strong><ol>'
            + "".join(f'<li><a href="#{html.escape(i, quote=True)}">{html.escape(t)}</a></li>' for i, t in items)
            + "</ol></nav>")
+    # after the executive page (the answer comes first), else before the first section
+    end = body.find("</section>", body.find('class="cs-exec"')) if 'class="cs-exec"' in body else -1
+    if end >= 0:
+        end += len("</section>")
+        return body[:end] + toc + body[end:]
     first = _H2.search(body)
     return body[: first.start()] + toc + body[first.start():]
 
@@ -432,18 +468,82 @@ def _fmt_effect(e: dict | None) -> str:
     return f"{e['hr']:.2f} ({e['ci_low']:.2f}–{e['ci_high']:.2f})"
 
 
+INDEX_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em} h2{margin-top:1.8em} table{border-collapse:collapse;width:100%;font-size:.92em}
+th,td{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:top}
+th{background:#f4f6f8} td.n{text-align:right;white-space:nowrap} td.status{white-space:nowrap} tr.failed td{background:#fdecea;color:#8a1c12}
+img{max-width:100%;height:auto} .note{color:#555;font-size:.9em}
+.cs-scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}
+.cs-scroll table{min-width:720px}
+.cs-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:1em}
+.cs-exec{margin:0} .cs-exec h2{display:none} .cs-question{display:none}
+.cs-answer{border:1px solid #d8dde3;border-left:6px solid #2b6cb0;border-radius:6px;padding:.8em 1.1em;background:#fbfcfd;overflow-wrap:anywhere}
+.cs-answer h3{margin:.1em 0 .2em;font-size:1.15em} .cs-facts{color:#555;font-size:.9em;margin:.1em 0 .6em}
+.cs-sentence{font-size:1.12em;font-weight:600;margin:.4em 0}
+.cs-badge{display:inline-block;font-weight:700;border-radius:999px;padding:.1em .8em;margin:.2em 0;background:#e2e8f0;color:#1a202c}
+.cs-v-supported{background:#d4edda;color:#14532d} .cs-v-not_supported{background:#fde2cf;color:#7c2d12}
+.cs-v-inconclusive,.cs-v-not_estimable{background:#e2e8f0;color:#1a202c}
+table.cs-money th{white-space:nowrap} .cs-certainty,.cs-usage{margin:.4em 0}
+.cs-segments ul{padding-left:1.2em} .cs-segments li{margin:.3em 0} .cs-sure{color:#444}
+.cs-money-block h4{margin:.8em 0 .3em} table.cs-money{width:auto;min-width:0;font-size:.9em}
+.cs-next{background:#eef5ee;border-radius:4px;padding:.5em .7em} .cs-why{color:#555}
+.cs-limits,.cs-note{color:#555;font-size:.88em}
+@media (max-width:600px){body{margin:1em auto} h1{font-size:1.3em}}
+@media print{body{max-width:none;margin:0} .cs-cards{display:block} .cs-answer{break-after:page;page-break-after:always;border:none;padding:0}
+ .cs-scroll{overflow:visible} a{color:inherit;text-decoration:none} .cs-index-detail{break-before:page}}
+"""
+
+
+def _verdict_words(summary: dict | None) -> str:
+    """The index's verdict column: the executive page's answer in two or three words."""
+    if not summary or not summary.get("answers"):
+        return "not estimated"
+    return summary["answers"][0].get("answer") or "not estimated"
+
+
+def _points_text(summary: dict | None) -> str:
+    a = (summary or {}).get("answers") or [{}]
+    e = a[0].get("effect")
+    if not e or a[0]["verdict"] == "not_estimable":
+        return "–"
+    return f"{e['points']:+.0f} ({e['points_low']:+.0f} to {e['points_high']:+.0f})"
+
+
+def _caveats(r: dict) -> str:
+    """The study's caveats in a line: the parts not estimated and why the headline is missing, if it is."""
+    out = []
+    head = next((f for f in r.get("findings", []) if f["id"] == "attainment_effect"), None)
+    if head and head["verdict"] == "not_estimable" and head.get("reason"):
+        out.append(f"headline not estimable: {head['reason']}")
+    missing = r.get("not_estimated") or {}
+    if missing:
+        out.append(f"{len(missing)} of {r.get('parts', len(missing))} parts not estimable")
+    if r.get("warnings"):
+        out.append(f"{len(r['warnings'])} caveat{'s' if len(r['warnings']) != 1 else ''} in the report")
+    return "; ".join(out) or "none"
+
+
 def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Path, seconds: float = 0.0) -> Path:
-    """Write ``out/index.html``: forest plot by segment, key numbers, links, failures and run details."""
+    """Write ``out/index.html``: each study's answer (the executive page, from its findings), the forest plot by
+    segment, the key numbers, failures and run details."""
     from .context import git_commit
+    from .executive import render as render_answer
 
     esc = html.escape
-    rows = []
+    rows, cards = [], []
     levels = sorted({1 - float((o.results or {}).get("parameters", {}).get("alpha", 0.05)) for o in outcomes if o.ok})
     level = " / ".join(f"{lv * 100:g}%" for lv in levels) or "95%"
     pooled = _pooled_by_segment(outcomes)
-    for o in outcomes:
+    pooled_answers = {a["segment"]: a for o in outcomes if o.ok and o.results and o.results.get("segment") is None
+                      for a in ((o.results.get("executive") or {}).get("answers") or [])[1:]}
+    for o in sorted(outcomes, key=lambda o: (o.results or {}).get("segment") is not None):  # all segments first
         if o.ok and o.results:
             r = o.results
+            summary = r.get("executive")
+            if summary:
+                cards.append(render_answer(summary, heading=None, link=f"{o.name}/report.html",
+                                           pooled=pooled_answers.get(r.get("segment"))))
             eff = r["attainment_effect"]
             found = {f["id"]: f for f in r.get("findings", [])}
             head = found.get("attainment_effect") or {}
@@ -455,58 +555,64 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
             c = (r.get("discrimination") or {}).get("c_index") or {}
             cidx = (f"{c['usage']:.2f} / {c['attainment']:.2f} / {c['both']:.2f}" if c.get("usage") is not None
                     else "not estimated")
-            warn = (f"{len(r['warnings'])} caveat(s): {r['warnings'][0]}" if r["warnings"] else "none")
-            verdict = " ".join(f["headline"] for f in r.get("findings", [])
-                               if f["id"] in ("attainment_effect", "outcomes_vs_usage"))
             n_acc = f"{r['n_accounts']:,}" if r["n_accounts"] is not None else "suppressed"
             n_churn = f"{r['n_churned']:,}" if r["n_churned"] is not None else "suppressed"
+            scope = (summary or {}).get("scope") or r.get("segment") or "All segments"
+            verdict_attrs = (f' data-finding="attainment_effect" data-verdict="{esc(head.get("verdict", ""))}"'
+                             if head else "")
             rows.append(f"<tr><td><a href=\"{esc(o.name)}/report.html\">{esc(o.name)}</a></td>"
-                        f"<td>{esc(r.get('segment') or 'all (stratified)')}</td><td class=n>{n_acc}</td>"
-                        f"<td class=n>{n_churn}</td><td>{esc(verdict)}</td><td>{headline}</td>"
-                        f"<td>{_fmt_effect(seg_pooled)}</td><td>{_fmt_effect(eff['naive'])}</td><td>{cidx}</td>"
-                        f"<td>{esc(warn)}</td><td class=status>ok ({o.seconds:.0f} s)</td></tr>")
+                        f"<td>{esc(scope)}</td><td class=n>{n_acc}</td>"
+                        f"<td class=n>{n_churn}</td><td{verdict_attrs}>{esc(_verdict_words(summary))}</td>"
+                        f"<td class=n>{esc(_points_text(summary))}</td><td class=n>{headline}</td>"
+                        f"<td class=n>{_fmt_effect(seg_pooled)}</td><td class=n>{_fmt_effect(eff['naive'])}</td>"
+                        f"<td class=n>{cidx}</td><td>{esc(_caveats(r))}</td><td class=status>ok, {o.seconds:.0f} s</td></tr>")
         else:
-            rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=9>{esc(o.error or 'failed')}</td>"
+            rows.append(f"<tr class=failed><td>{esc(o.name)}</td><td colspan=10>{esc(o.error or 'failed')}</td>"
                         f"<td>FAILED</td></tr>")
     png = _forest_png(outcomes)
-    figure = (f'<img alt="Forest plot of the attainment hazard ratio by segment" src="data:image/png;base64,{png}">'
+    figure = (f'<img alt="{esc(_forest_alt(outcomes))}" src="data:image/png;base64,{png}">'
               if png else "<p>No study produced an estimate.</p>")
     data_dirs = sorted({Path(s.params["data_dir"]).name for s in specs})
     prints = sorted({(o.results or {}).get("run", {}).get("data_fingerprint", "")[:16] for o in outcomes if o.ok} - {""})
     failed = [o for o in outcomes if not o.ok]
+    title = f"Customer outcomes and retention: {', '.join(data_dirs)} ({len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'})"
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>csresearch studies</title>
-<style>
-body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}
-h1{{font-size:1.6em}} table{{border-collapse:collapse;width:100%;font-size:.92em}} th,td{{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:top}}
-th{{background:#f4f6f8}} td.n{{text-align:right;white-space:nowrap}} td.status{{white-space:nowrap}} tr.failed td{{background:#fdecea;color:#8a1c12}} img{{max-width:100%}}
-.note{{color:#555;font-size:.9em}}
-</style></head><body>
+<title>{esc(title)}</title>
+<style>{INDEX_CSS}</style></head><body>
 <h1>Customer outcomes and retention: {len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'}</h1>
-<p>Each study asks whether reaching the customer's own goals predicts retention, and whether it ranks churn risk better than
-product usage. The hazard ratio compares accounts that fully reached their goals with accounts that made no progress
-(below 1 = fewer churn), using attainment as known at the start of each month; {level} confidence intervals in brackets. The verdict column
-says what each study's evidence supports: a claim is made only when its interval excludes no effect.</p>
+<p>Each study asks: do accounts that reach their own goals stay longer, and do goals foresee churn better than product
+usage? Each card below gives one study's answer in plain words, how sure it is and what it is worth; the report behind
+each card holds the evidence.</p>
 {'<p class=note><strong>' + str(len(failed)) + ' stud' + ('y' if len(failed) == 1 else 'ies') + ' failed</strong>: see the red rows; an earlier good report, if any, was left in place.</p>' if failed else ''}
+<h2>The answers</h2>
+<div class="cs-cards">{''.join(cards) or '<p>No study finished.</p>'}</div>
+<div class="cs-index-detail">
 <h2>Attainment effect by segment</h2>
 {figure}
 <h2>Key numbers</h2>
-<table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th><th>HR, headline</th>
-<th>HR, partially pooled</th><th>HR, naive (biased)</th><th>C-index usage / outcomes / both (cross-validated)</th><th>caveats</th><th>status</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-<p class=note>The headline hazard ratio is adjusted for tenure, ARR and product usage, and shown only when the study's data
-floors are met. The partially pooled column is each segment's estimate pulled toward the all-segments random-effects
-estimate, the more the fewer churn events it rests on (from the all-segments study; on its own row, the pooled estimate).
-The naive column uses final attainment as if known from the start; it is shown only to expose immortal-time bias.</p>
+<div class="cs-scroll"><table><thead><tr><th>study</th><th>segment</th><th>accounts</th><th>churned</th><th>verdict</th>
+<th>churn points over the window, goals reached vs no progress</th><th>hazard ratio, headline</th>
+<th>hazard ratio, partially pooled</th><th>hazard ratio, naive (biased)</th><th>C-index usage / outcomes / both (cross-validated)</th>
+<th>caveats</th><th>status</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table></div>
+<p class=note>The hazard ratio compares accounts that fully reached their goals with accounts that made no progress (below
+1 = fewer churn), using attainment as known at the start of each month; {level} confidence intervals in brackets. The
+headline is adjusted for tenure, ARR and product usage, and shown only when the study's data floors are met; the verdict
+says what that evidence supports. The partially pooled column is each segment's estimate pulled toward the all-segments
+random-effects estimate, the more the fewer churn events it rests on (from the all-segments study; on its own row, the
+pooled estimate). The naive column uses final attainment as if known from the start; it is shown only to expose
+immortal-time bias. Churn points are the model's difference in 12-month churn (or over the window observed) per 100
+accounts.</p>
 <h2>Run details</h2>
-<table><tbody>
+<div class="cs-scroll"><table><tbody>
 <tr><th>finished</th><td>{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</td></tr>
 <tr><th>wall time</th><td>{seconds:.1f} s</td></tr>
 <tr><th>data</th><td>{esc(', '.join(data_dirs))}</td></tr>
 <tr><th>data fingerprint (sha256, first 16)</th><td>{esc(', '.join(prints))}</td></tr>
 <tr><th>csresearch</th><td>{esc(__version__)}, commit {esc(git_commit() or 'unknown')}</td></tr>
-</tbody></table>
+</tbody></table></div>
+</div>
 </body></html>
 """
     if _EXTERNAL.search(doc):
@@ -516,6 +622,17 @@ The naive column uses final attainment as if known from the start; it is shown o
     tmp.write_text(doc, encoding="utf-8")
     tmp.replace(dest)
     return dest
+
+
+def _forest_alt(outcomes: Sequence[Outcome]) -> str:
+    parts = []
+    for o in outcomes:
+        head = next((f for f in (o.results or {}).get("findings", []) if f["id"] == "attainment_effect"), {})
+        if o.ok and head.get("verdict") not in (None, "not_estimable"):
+            parts.append(f"{o.results.get('segment') or 'all segments'} {head['estimate']:.2f} "
+                         f"({head['ci_low']:.2f} to {head['ci_high']:.2f})")
+    return ("Forest plot of the churn hazard ratio, goals fully reached against no progress, by segment: "
+            + "; ".join(parts)) if parts else "Forest plot of the attainment effect by segment"
 
 
 def _child(payload: str) -> int:

@@ -8,7 +8,9 @@ Every analysis module has the same shape:
 * ``run(ctx) -> Result`` — the analysis, reading every parameter from the :class:`~csresearch.context.StudyContext`;
 * ``empty(ctx, reason) -> dict`` — its results.json keys when it could not run;
 * optionally ``findings_when_empty(ctx, reason)`` (its claims, ``not_estimable``), ``USES_SAMPLE = True`` (it runs
-  on the secondary sample of a large book) and ``ALWAYS = True`` (it runs even when the study is too small to show).
+  on the secondary sample of a large book), ``ALWAYS = True`` (it runs even when the study is too small to show) and
+  ``applies(ctx) -> bool`` (False: the analysis has no place in this study, e.g. comparing segments in a study of
+  one; it is left out of the report and not counted as a part not estimated).
 
 Adding an analysis is one new module and one line in :data:`REGISTRY`; :mod:`csresearch.report` loops over it.
 The estimator functions (tidy frames in, a table and a plain dict out) stay importable from here for lessons.

@@ -44,6 +44,39 @@ CLAIM = Claim(
 )
 
 
+POOLED_CLAIM = Claim(
+    "pooled_effect",
+    supported=("{segment}: outcomes predict retention, with the other segments' evidence.",
+               "In {segment}, weighed with the other segments, accounts that had fully reached their goals churned at "
+               "{estimate:.2f} times the rate of accounts with no progress ({ci}; partially pooled)."),
+    not_supported=("{segment}: no difference worth having, with the other segments' evidence.",
+                   "In {segment}, weighed with the other segments, the hazard ratio of goals reached against no "
+                   "progress is {estimate:.2f} ({ci}; partially pooled): no reduction worth having."),
+    opposite=("{segment}: more churn with goals reached, with the other segments' evidence.",
+              "In {segment}, weighed with the other segments, accounts that had fully reached their goals churned at "
+              "{estimate:.2f} times the rate of accounts with no progress ({ci}; partially pooled): more, not less."),
+    cannot_tell=("{segment}: the data cannot tell, even with the other segments' evidence.",
+                 "In {segment}, weighed with the other segments, the hazard ratio of goals reached against no progress "
+                 "is {estimate:.2f} ({ci}; partially pooled): the data cannot tell."),
+    not_estimable=("{segment}: not estimated.", "Not estimated: {reason}."),
+)
+
+
+def pooled_findings(ctx: "StudyContext", table: pd.DataFrame) -> list:
+    """One finding per segment, ``pooled_effect:<segment>``, from its partially pooled estimate, judged like the
+    headline (same null, direction and margin)."""
+    from dataclasses import replace
+
+    out = []
+    for r in table.itertuples():
+        claim = replace(POOLED_CLAIM, id=f"pooled_effect:{r.segment}")
+        out.append(judge(claim, estimate=r.pooled_hr, ci_low=r.pooled_ci_low, ci_high=r.pooled_ci_high, null=1.0,
+                         direction="below", level=ctx.level, margin=ctx["margin_hr"],
+                         method="partially pooled (empirical Bayes) per-segment hazard ratio",
+                         describe=lambda *_, seg=r.segment: {"segment": ctx.names(seg)}))
+    return out
+
+
 def pool(table: pd.DataFrame, *, alpha: float = 0.05) -> tuple[pd.DataFrame, dict]:
     """Random-effects pooling of per-segment effects: ``table`` has ``segment, coef, se`` (log hazard ratios).
 
@@ -74,6 +107,11 @@ def pool(table: pd.DataFrame, *, alpha: float = 0.05) -> tuple[pd.DataFrame, dic
                "method": "random-effects meta-analysis of per-segment log hazard ratios (Paule-Mandel between-segment variance), "
                          "empirical-Bayes shrinkage per segment, Cochran's Q"}
     return out, summary
+
+
+def applies(ctx: "StudyContext") -> bool:
+    """Only a study of several segments together has segments to compare."""
+    return ctx["segment"] is None and len(ctx.ds.segments) >= 2
 
 
 def requires(ctx: "StudyContext") -> str | None:
@@ -115,7 +153,8 @@ def run(ctx: "StudyContext") -> Result:
                           level=ctx.level, verdict=verdict, method=summary["method"],
                           describe=lambda *_: {"p": p_text(summary["q_p"]), "i2": summary["i2"],
                                                "pooled_hr": summary["hr"],
-                                               "pooled_ci": ctx.ci(summary["ci_low"], summary["ci_high"])})]
+                                               "pooled_ci": ctx.ci(summary["ci_low"], summary["ci_high"])}),
+                    *pooled_findings(ctx, table)]
     forest = pd.concat([
         table.assign(label=table["segment"] + " (own)")[["label", "hr", "ci_low", "ci_high"]],
         table.assign(label=table["segment"] + " (pooled)", hr=table["pooled_hr"], ci_low=table["pooled_ci_low"],
