@@ -64,6 +64,8 @@ def summarize(ctx: "StudyContext", sections: Sequence["Result"], results: dict[s
     if ctx["segment"] is None and pooled:
         out["answers"] += _segment_answers(ctx, pooled, window, names)
     out["usage"] = _usage(ctx, found.get("outcomes_vs_usage"))
+    if not ctx.has_goals:  # what a team without goals can act on today: the usage signals the data confirms
+        out["signals"] = _signals(ctx, found.get("churn_drivers"), results.get("churn_drivers") or {})
     out["money"] = _money(ctx, head, effect, window)
     out["next_step"] = _next_step(ctx, results, head, out["money"])
     out["limits"] = _limits(ctx, sections, head)
@@ -286,6 +288,26 @@ def _usage(ctx: "StudyContext", f: Finding | None) -> dict | None:
     return {"finding": "outcomes_vs_usage", "verdict": f.verdict, "sentence": text, "chance": chance}
 
 
+def _signals(ctx: "StudyContext", f: Finding | None, record: dict) -> dict | None:
+    """The churn signals the data confirms (``churn_drivers``), in words: "accounts with more active users leave
+    less often"."""
+    if f is None:
+        return None
+    if f.verdict != "supported":
+        return {"finding": f.id, "verdict": f.verdict,
+                "sentence": "No usage metric or account attribute clearly warns of churn on this data yet."}
+    alpha = ctx.alpha
+    sig = [d for d in record.get("drivers", []) if d.get("q") is not None and d["q"] < alpha][:3]
+    words = []
+    for d in sig:
+        name = ctx.names(d["name"]) + (f" {ctx.names(d['level'])}" if d.get("level") else "")
+        more = "less" if d["effect"] < 1 else "more"
+        words.append(f"{name.lower() if name[:1].isupper() and not name[1:2].isupper() else name} ({more} churn "
+                     f"with more)" if not d.get("level") else f"{name} ({more} churn)")
+    return {"finding": f.id, "verdict": f.verdict,
+            "sentence": "The data already warns of churn: the clearest signals are " + ", ".join(words) + "."}
+
+
 def _money(ctx: "StudyContext", head: Finding | None, effect: dict | None, window: dict) -> dict:
     """ARR at risk over the window, by attainment group when the effect is supported, and the ARR that goes with
     moving accounts up a level."""
@@ -378,10 +400,16 @@ def _next_step(ctx: "StudyContext", results: dict, head: Finding | None, money: 
 
 def _limits(ctx: "StudyContext", sections: Sequence["Result"], head: Finding | None) -> list[str]:
     out = ["This compares customers; it does not prove that helping a customer reach a goal keeps it."]
+    from .analyses._gates import NO_GOALS
+
+    parts = sum(s.applicable for s in sections)
     missing = [s for s in sections if not s.ok and s.applicable]
-    if missing:
-        out.append(f"{len(missing)} of {sum(s.applicable for s in sections)} parts of the study could not be estimated on this data "
-                   "(see the analyst sections).")
+    goals = [s for s in missing if s.not_estimated == NO_GOALS]
+    if goals:
+        out.append(f"{len(goals)} of {parts} parts of the study need recorded goals.")
+    if len(missing) > len(goals):
+        out.append(f"{len(missing) - len(goals)} of {parts} parts could not be estimated on this data (see the "
+                   "analyst sections).")
     return out
 
 
@@ -413,6 +441,9 @@ def render(summary: dict, *, heading: str | None = "The answer", link: str | Non
     parts.append(f'<p class="cs-sentence"{_attr(main["finding"], main["verdict"])}>{e(main["sentence"])}</p>')
     if main.get("certainty"):
         parts.append(f'<p class="cs-certainty"{_attr(main["finding"], main["verdict"])}>{e(main["certainty"])}</p>')
+    if summary.get("signals"):
+        g = summary["signals"]
+        parts.append(f'<p class="cs-signals"{_attr(g["finding"], g["verdict"])}>{e(g["sentence"])}</p>')
     if pooled:
         parts.append(f'<p class="cs-pooled"{_attr(pooled["finding"], pooled["verdict"])}><strong>Weighed with the other '
                      f'segments</strong> (the all-segments study): {e(pooled["short"])}</p>')

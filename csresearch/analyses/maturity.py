@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from .. import maturity as M
 from .. import plots
-from ..findings import _finite
+from ..findings import _finite, interval_verdict
 from ..models import AnalysisError
 from ..result import Figure, Result
 from ._gates import goals_reason
@@ -74,24 +74,31 @@ def _ladder_text(ctx: "StudyContext", lad: list[dict], folds: int) -> str:
         if not _finite(cur["gain_ci_low"], cur["gain_ci_high"]):
             lines.append(head + " (no interval: bootstrap was set to 0, or the book is too large for it).")
             continue
-        if cur["gain_ci_low"] > 0:
-            verdict = "."
-        elif cur["gain_ci_high"] < 0:
-            verdict = ": a loss (the added features fit noise that does not carry over to other accounts)."
-        else:
-            verdict = ": not distinguishable from no gain."
+        verdict = _gain_words(ctx, cur["gain_ci_low"], cur["gain_ci_high"])
         lines.append(head + f" ({ctx.level_text} CI {cur['gain_ci_low']:+.3f} to {cur['gain_ci_high']:+.3f})" + verdict)
     first, last = lad[0], lad[-1]
     if len(lad) > 2 and _finite(last["gain_over_usage_ci_low"], last["gain_over_usage_ci_high"]):
         lo, hi = last["gain_over_usage_ci_low"], last["gain_over_usage_ci_high"]
         lines.append(f"- Altogether, level {last['level']} over level {first['level']} (usage alone): a gain of "
                      f"{last['gain_over_usage']:+.3f} ({ctx.level_text} CI {lo:+.3f} to {hi:+.3f})"
-                     + ("." if lo > 0 else ": a loss." if hi < 0 else ": not distinguishable from no gain."))
+                     + _gain_words(ctx, lo, hi))
     lines.append(f"\nThe C-indices are cross-validated: each account is scored by a model fitted on the other accounts "
                  f"({folds}-fold, by account), so a level is credited only for foresight that carries over to accounts "
                  "the model has not seen, and a gain whose interval includes 0 is not distinguishable from no gain. "
                  + _optimism_text(first, last))
     return "\n".join(lines)
+
+
+def _gain_words(ctx: "StudyContext", lo: float, hi: float) -> str:
+    """A ladder step's gain in words, by the verdict rule of every C-index claim (margin ``margin_c``)."""
+    verdict = interval_verdict(lo, hi, null=0.0, direction="above", margin=ctx["margin_c"])
+    if verdict == "supported":
+        return ": a gain."
+    if verdict == "not_supported" and hi < 0:
+        return ": a loss (the added features fit noise that does not carry over to other accounts)."
+    if verdict == "not_supported":
+        return f": no gain worth having (the interval rules out a gain of {ctx['margin_c']:.2f} or more)."
+    return ": not distinguishable from no gain."
 
 
 def _optimism_text(first: dict, last: dict) -> str:

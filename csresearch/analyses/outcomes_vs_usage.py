@@ -92,4 +92,6 @@ def in_sample_text(info: dict) -> str:
     return (f"In sample, usage alone ranks churn risk at C = {c['usage']:.3f}, outcome attainment alone at "
             f"C = {c['attainment']:.3f} and both together at C = {c['both']:.3f} (0.5 is a coin toss, 1 a perfect "
             f"ranking), on {info['n_rows']:,} account-months with {info['n_events']:,} churn events. The "
-            f"likelihood-ratio test of adding attainment to usage gives p {p_text(info['lr_test_p'])}.")
+            f"likelihood-ratio test of adding attainment to usage gives p {p_text(info['lr_test_p'])}: it asks whether "
+            "attainment adds to the fit on these same accounts, not whether it ranks accounts the model has not seen "
+            "better, which the next section decides (and the report's verdict follows).")
