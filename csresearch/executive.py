@@ -152,7 +152,7 @@ def _range(low: float, high: float, joint: str = "and") -> str:
 
 def _per100(p: float) -> str:
     v = 100 * p
-    return f"{v:.0f}" if v >= 1 else f"{v:.1f}"
+    return f"{v:.0f}" if v >= 0.95 else "under 1" if v >= 0.05 else "almost none"
 
 
 def _answer(ctx: "StudyContext", label: str, segment: str | None, head: Finding | None, effect: dict | None,

@@ -64,14 +64,23 @@ POOLED_CLAIM = Claim(
 
 def pooled_findings(ctx: "StudyContext", table: pd.DataFrame) -> list:
     """One finding per segment, ``pooled_effect:<segment>``, from its partially pooled estimate, judged like the
-    headline (same null, direction and margin)."""
+    headline (same null, direction and margin). Pooling is no cure for garbage: a segment's pooled estimate is not
+    estimable when no segment meets the data floors on its own, or when its own estimate is below them and it takes
+    less than half of its pooled estimate from the others (``shrinkage`` < 0.5)."""
     from dataclasses import replace
 
     out = []
+    sound = table["flag"].isna()
     for r in table.itertuples():
         claim = replace(POOLED_CLAIM, id=f"pooled_effect:{r.segment}")
+        reason = None
+        if not sound.any():  # garbage in: nothing sound to borrow from
+            reason = "no segment has enough data for an estimate of its own, so there is nothing sound to borrow from"
+        elif isinstance(r.flag, str) and r.shrinkage < 0.5:
+            reason = (f"its own estimate is below the data floors ({r.flag}) and the segments differ too much for it "
+                      "to borrow most of its estimate from the others")
         out.append(judge(claim, estimate=r.pooled_hr, ci_low=r.pooled_ci_low, ci_high=r.pooled_ci_high, null=1.0,
-                         direction="below", level=ctx.level, margin=ctx["margin_hr"],
+                         direction="below", level=ctx.level, margin=ctx["margin_hr"], reason=reason,
                          method="partially pooled (empirical Bayes) per-segment hazard ratio",
                          describe=lambda *_, seg=r.segment: {"segment": ctx.names(seg)}))
     return out
