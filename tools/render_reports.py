@@ -228,8 +228,9 @@ def print_pdf(html: Path, pdf: Path) -> Path:
     return pdf
 
 
-def check(reports: Path, widths=(1300, 390), out=sys.stdout) -> int:
+def check(reports: Path, widths=(1300, 390), out=None) -> int:
     """Check every page at every width, one line each; 1 if any page fails, else 0."""
+    out = out or sys.stdout
     failed = 0
     titles: dict[str, list[str]] = {}
     for page in pages(reports):
