@@ -58,7 +58,7 @@ POOLED_CLAIM = Claim(
     cannot_tell=("{segment}: the data cannot tell, even with the other segments' evidence.",
                  "In {segment}, weighed with the other segments, the hazard ratio of goals reached against no progress "
                  "is {estimate:.2f} ({ci}; partially pooled): the data cannot tell."),
-    not_estimable=("{segment}: not estimated.", "Not estimated: {reason}."),
+    not_estimable=("A segment's pooled estimate could not be made.", "Not estimated: {reason}."),
 )
 
 
