@@ -476,23 +476,12 @@ th{background:#f4f6f8} td.n{text-align:right;white-space:nowrap} td.status{white
 img{max-width:100%;height:auto} .note{color:#555;font-size:.9em}
 .cs-scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}
 .cs-scroll table{min-width:720px}
-.cs-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:1em}
-.cs-exec{margin:0} .cs-exec h2{display:none} .cs-question{display:none}
-.cs-answer{border:1px solid #d8dde3;border-left:6px solid #2b6cb0;border-radius:6px;padding:.8em 1.1em;background:#fbfcfd;overflow-wrap:anywhere}
-.cs-answer h3{margin:.1em 0 .2em;font-size:1.15em} .cs-facts{color:#555;font-size:.9em;margin:.1em 0 .6em}
-.cs-sentence{font-size:1.12em;font-weight:600;margin:.4em 0}
-.cs-badge{display:inline-block;font-weight:700;border-radius:999px;padding:.1em .8em;margin:.2em 0;background:#e2e8f0;color:#1a202c}
-.cs-v-supported{background:#d4edda;color:#14532d} .cs-v-not_supported{background:#fde2cf;color:#7c2d12}
-.cs-v-inconclusive,.cs-v-not_estimable{background:#e2e8f0;color:#1a202c}
-table.cs-money th{white-space:nowrap} .cs-certainty,.cs-usage{margin:.4em 0}
-.cs-segments ul{padding-left:1.2em} .cs-segments li{margin:.3em 0} .cs-sure{color:#444}
-.cs-money-block h4{margin:.8em 0 .3em} table.cs-money{width:auto;min-width:0;font-size:.9em}
-.cs-next{background:#eef5ee;border-radius:4px;padding:.5em .7em} .cs-why{color:#555}
-.cs-limits,.cs-note{color:#555;font-size:.88em}
 @media (max-width:600px){body{margin:1em auto} h1{font-size:1.3em}}
-@media print{body{max-width:none;margin:0} .cs-cards{display:block} .cs-answer{break-after:page;page-break-after:always;border:none;padding:0}
- .cs-scroll{overflow:visible} a{color:inherit;text-decoration:none} .cs-index-detail{break-before:page}}
+@media print{body{max-width:none;margin:0} .cs-scroll{overflow:visible} a{color:inherit;text-decoration:none}
+ .cs-index-detail{break-before:page}}
 """
+#: the executive page's stylesheet, shared with the study reports' template
+EXEC_CSS = TEMPLATES / "report" / "exec.css"
 
 
 def _verdict_words(summary: dict | None) -> str:
@@ -579,7 +568,7 @@ def write_index(outcomes: Sequence[Outcome], specs: Sequence[StudySpec], out: Pa
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)}</title>
-<style>{INDEX_CSS}</style></head><body>
+<style>{INDEX_CSS}{EXEC_CSS.read_text(encoding="utf-8")}</style></head><body>
 <h1>Customer outcomes and retention: {len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'}</h1>
 <p>Each study asks: do accounts that reach their own goals stay longer, and do goals foresee churn better than product
 usage? Each card below gives one study's answer in plain words, how sure it is and what it is worth; the report behind
