@@ -264,3 +264,49 @@ def test_helpers():
     assert tables.count(52726.0) == "52,726"
     assert tables.percent(0.093) == "9.3%"
     assert tables.auto_digits([]) == tables.MAX_DIGITS
+
+
+# ------------------------------------------------------------------------------------------- catalog labels
+
+
+ENTRY = {"name": "otif_pct", "description": "Orders on time and in full.", "owner": "customer", "level": "outcome",
+         "countable": True, "unit": "percent"}
+
+
+def test_every_bundled_metric_has_a_short_label():
+    from csresearch.metrics import load_catalog
+
+    catalog = load_catalog()
+    assert catalog["label"].notna().all()
+    assert catalog["label"].is_unique
+    assert (catalog["label"].str.len() <= 30).all()
+    assert not catalog["label"].str.contains("_").any()
+    assert catalog.set_index("name").loc["otif_pct", "label"] == "On-time in-full %"
+
+
+def test_a_catalog_without_labels_still_loads(tmp_path):
+    from csresearch.metrics import classify_definition, parse_catalog
+    from csresearch.metrics.catalog import catalog_labels
+
+    frame = parse_catalog([dict(ENTRY)])
+    assert frame["label"].tolist() == [None]
+    assert classify_definition(frame.drop(columns=["label", "function"]))["verdict"].tolist() == ["goldilocks"]
+    (tmp_path / "metrics.yaml").write_text("- name: otif_pct\n  description: d\n  owner: customer\n"
+                                           "  level: outcome\n  countable: true\n  unit: percent\n")
+    assert catalog_labels(tmp_path) == {}
+
+
+def test_catalog_labels_feed_names(tmp_path):
+    from csresearch.metrics import CatalogError, parse_catalog
+    from csresearch.metrics.catalog import catalog_labels
+
+    assert parse_catalog([{**ENTRY, "label": "  On time,\n in full  "}])["label"].tolist() == ["On time, in full"]
+    with pytest.raises(CatalogError, match="field label: must be text, got a number"):
+        parse_catalog([{**ENTRY, "label": 3}])
+    (tmp_path / "metrics.yaml").write_text("- name: otif_pct\n  description: d\n  owner: customer\n"
+                                           "  level: outcome\n  countable: true\n  unit: percent\n  label: OTIF\n")
+    labels = catalog_labels(tmp_path)
+    assert labels == {"otif_pct": "OTIF"}
+    names = Names({"logins": "Sign-ins"}, catalog_labels(None))
+    out = readable(pd.DataFrame({"otif_pct": [0.5], "logins": [3]}), names)
+    assert list(out.columns) == ["On-time in-full %", "Sign-ins"]
