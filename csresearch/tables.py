@@ -41,6 +41,8 @@ import pandas as pd
 
 from .names import readable as _readable_name
 
+#: the names a table uses when it is given none: identifiers made readable (``mid_market`` -> "Mid market")
+default_names = _readable_name
 #: what every missing value is shown as
 MISSING = "–"
 #: texts taken for a missing value (pandas' and Python's spellings of it, and the em dash some tables used)
@@ -191,7 +193,7 @@ def readable(frame: pd.DataFrame, names: Callable[[Any], str] | None = None, *,
     ``digits``: decimals of the float columns (an int for all, or ``{column: decimals}`` by the column's label
     before renaming; the others by the automatic rule). ``percent``: more columns to show as percentages.
     """
-    names = names or _readable_name
+    names = names or default_names
     shares = set(percent)
     t = frame.copy()
     if isinstance(t.index, pd.MultiIndex):
