@@ -1,6 +1,8 @@
 """csresearch.tables: the one rule for the tables a report shows."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -310,3 +312,76 @@ def test_catalog_labels_feed_names(tmp_path):
     names = Names({"logins": "Sign-ins"}, catalog_labels(None))
     out = readable(pd.DataFrame({"otif_pct": [0.5], "logins": [3]}), names)
     assert list(out.columns) == ["On-time in-full %", "Sign-ins"]
+
+
+# ------------------------------------------------------------------------------------------- the report's tables
+
+
+def _label_export(folder, horizon=180):
+    import dataclasses
+
+    from csresearch.data import load
+
+    ds = load(folder)
+    label_from = ds.as_of - pd.Timedelta(days=horizon - 1)
+    acc = ds.accounts
+    acc = acc[(acc["start_date"] < label_from) & (acc["end_date"].isna() | (acc["end_date"] >= label_from))]
+    acc = acc.reset_index(drop=True)
+    usage = ds.usage[ds.usage["account_id"].isin(set(acc["account_id"]))].reset_index(drop=True)
+    return dataclasses.replace(ds, accounts=acc, usage=usage, observed_from=label_from, label_horizon_days=horizon)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """The report of a small world with goals (dated), and of the same world as a 180-day label export."""
+    from csresearch import params as P
+    from csresearch import report
+    from csresearch.world import WorldConfig, generate
+
+    folder = tmp_path_factory.mktemp("tables-world")
+    generate(WorldConfig(n_accounts=800, seed=5), folder)
+    p = P.validate({"data_dir": str(folder), "study": "tables", "labels": {"smb": "Small business"},
+                    "bootstrap": 0}, "test")
+    return {"dated": report.run(p), "label": report.run(p, _label_export(folder))}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["dated", "label"])
+def test_every_shown_table_is_for_people(studies, kind):
+    r = studies[kind]
+    shown = {s.name: sh.frame for s in r.sections for sh in s.shown}
+    assert {"churn_by_segment", "churn_drivers", "usage_model", "study_design"} <= set(shown)
+    if kind == "dated":
+        assert {"discrimination", "metrics"} <= set(shown)
+    for name, frame in shown.items():
+        assert header_rows(frame) == 1, name
+        assert frame.index.name is None, name
+        assert all(isinstance(v, str) for v in frame.to_numpy().ravel()), name
+        assert_clean(frame)
+        for label in [*frame.columns, *frame.index]:
+            assert not re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", str(label)), (name, label)
+        pd.testing.assert_frame_equal(readable(frame, Names({"smb": "Small business"})), frame)
+    seg = shown["churn_by_segment"]
+    assert seg.columns.name == "Segment"
+    assert "Small business" in seg.index and "All segments" in seg.index
+    assert seg.iloc[:, 1].str.fullmatch(r"[\d,]+|–").all()
+    assert seg.iloc[:, 2].str.fullmatch(r"\d+\.\d%|suppressed").all()
+    assert seg.iloc[:, 3].str.fullmatch(r"\d+\.\d% to \d+\.\d%|–").all()
+    when = "over the 180-day label horizon" if kind == "label" else "within a year"
+    assert list(seg.columns) == ["Accounts", f"Accounts churned {when}", f"Churn {when}", "95% CI"]
+    drivers = shown["churn_drivers"]
+    assert drivers.columns.name == "Driver"
+    assert ("Odds ratio" if kind == "label" else "Hazard ratio") in drivers.columns
+    assert drivers["95% CI"].str.fullmatch(r"\d+\.\d\d to \d+\.\d\d").all()
+    design = shown["study_design"]
+    assert design.columns.name == "Relative churn reduction" and list(design.index) == ["5%", "10%", "20%"]
+    assert design["Accounts needed (log-rank)"].str.fullmatch(r"\d{1,3}(,\d{3})*").all()
+
+
+@pytest.mark.slow
+def test_shown_tables_leave_the_record_alone(studies):
+    res = studies["dated"].results
+    rows = res["churn_by_segment"]
+    assert {"segment", "accounts", "churned", "rate", "ci_low", "ci_high", "window_days"} <= set(rows[0])
+    assert isinstance(rows[0]["rate"], float)
+    assert all(isinstance(r["effect"], float) for r in res["churn_drivers"]["drivers"])
