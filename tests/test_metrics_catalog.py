@@ -297,7 +297,7 @@ def test_every_problem_is_listed(tmp_path, capsys):
         "metrics.yaml: entry 2 (cost_per_lead): field level: 'impact' is not one of activity, output, outcome, "
         "business_result (line 12)",
         "metrics.yaml: entry 3: is a number (42); expected a mapping with the fields name, description, owner, "
-        "level, countable, unit, function (line 15)",
+        "level, countable, unit, function, label (line 15)",
     ]
     assert main(["classify", str(path)]) == 2
     err_lines = capsys.readouterr().err.splitlines()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import plots, windows
+from .. import tables
 from ..result import Figure, Result, Shown
 
 if TYPE_CHECKING:
@@ -55,11 +56,7 @@ def run(ctx: "StudyContext") -> Result:
                               alt=f"Share of accounts churned {when} in each segment, with intervals"))
     method = ("churned / accounts over the label horizon, Wilson intervals" if label else
               "Kaplan-Meier on each account's follow-up from when it was first observed")
-    shown = frame.assign(rate=frame["rate"].map(_pct), interval=[_interval(a, b) for a, b in
-                                                                  zip(frame["ci_low"], frame["ci_high"])])
-    shown = shown[["segment", "accounts", "churned", "rate", "interval"]]
-    shown.columns = ["segment", "accounts", f"churned within {days} days", f"churn {when}", f"{ctx.level_text} CI"]
-    res.shown.append(Shown(shown.set_index("segment"), caption=f"Churn {when} ({method})."))
+    res.shown.append(Shown(_readable(ctx, frame, when), caption=f"Churn {when} ({method})."))
     hidden = int(frame["rate"].isna().sum())
     res.text = (f"Churn is read {when}" + ("" if label or days >= windows.YEAR_DAYS else
                                             ": no longer, because fewer accounts were followed beyond it")
@@ -67,9 +64,17 @@ def run(ctx: "StudyContext") -> Result:
     return res
 
 
-def _pct(x) -> str:
-    return "suppressed" if pd.isna(x) else f"{x:.1%}"
-
-
-def _interval(lo, hi) -> str:
-    return "" if pd.isna(lo) or pd.isna(hi) else f"{lo:.1%} to {hi:.1%}"
+def _readable(ctx: "StudyContext", frame: pd.DataFrame, when: str) -> pd.DataFrame:
+    """The table for readers: a row per segment (named by ``ctx.names``) and one for all segments; accounts and
+    churned as counts, churn as a percentage with its interval; "suppressed" where a segment is too small."""
+    small = frame["accounts"] < ctx.min_cell
+    out = pd.DataFrame({
+        "Accounts": frame["accounts"].map(tables.count).to_numpy(),
+        f"Accounts churned {when}": frame["churned"].map(tables.count).to_numpy(),
+        f"Churn {when}": ["suppressed" if pd.isna(x) and hide else tables.percent(x)
+                          for x, hide in zip(frame["rate"], small)],
+        f"{ctx.level_text} CI": [tables.interval(lo, hi, 1, as_percent=True)
+                                 for lo, hi in zip(frame["ci_low"], frame["ci_high"])],
+    }, index=["All segments" if s == "all" else ctx.names(s) for s in frame["segment"]])
+    out.columns.name = "Segment"
+    return tables.readable(out, ctx.names)

@@ -17,6 +17,7 @@ from statsmodels.stats.multitest import multipletests
 
 from .. import features as F
 from .. import plots
+from .. import tables
 from ..findings import Claim, judge, not_estimable
 from ..models import AnalysisError, model_frame, strata_of
 from ..result import Figure, Result, Shown
@@ -177,14 +178,10 @@ def run(ctx: "StudyContext") -> Result:
         plot = shown.assign(label=[_label(r) for _, r in shown.iterrows()])
         res.figures.append(Figure("churn_drivers", lambda: plots.effects(plot, ratio=ratio, level=ctx.level),
                                   alt=f"The {ratio} of churn of each usage metric and account attribute, with intervals"))
-    readable = pd.DataFrame({
-        "signal": [_label(r) for _, r in shown.iterrows()], "kind": shown["kind"].to_numpy(),
-        ratio: shown["effect"].round(2).to_numpy(),
-        f"{ctx.level_text} CI": [f"{a:.2f} to {b:.2f}" for a, b in zip(shown["ci_low"], shown["ci_high"])],
-        "reads": [("more churn" if r["effect"] > 1 else "less churn") if r["q"] < ctx.alpha else "no clear link"
-                  for _, r in shown.iterrows()],
-        "q": shown["q"].round(3).to_numpy(), "accounts": shown["n"].to_numpy()}).set_index("signal")
-    res.shown.append(Shown(readable, caption=f"Strongest first ({info['method']})."))
+    res.shown.append(Shown(_readable(ctx, shown, ratio),
+                           caption=f"Strongest first ({info['method']}). A usage metric or numeric attribute's "
+                                   f"{ratio} is per standard deviation of it; a category's is against the most "
+                                   "common one."))
     n = len(shown)
     if len(sig):
         top = sig.head(TOP)
@@ -209,3 +206,25 @@ def run(ctx: "StudyContext") -> Result:
     excluded = "; ".join(f"{k} ({v})" for k, v in info["excluded"].items())
     res.text = sentence + (f" Left out: {excluded}." if excluded else "")
     return res
+
+
+#: the kind of a driver, for readers
+KINDS = {"usage": "Usage metric", "attribute": "Account attribute"}
+
+
+def _readable(ctx: "StudyContext", shown: pd.DataFrame, ratio: str) -> pd.DataFrame:
+    """The driver table for readers: a row per driver named by ``ctx.names`` ("Plan: Pro" for a category's level),
+    its ratio and interval to 2 decimals, what it reads as, its q and the accounts it was estimated on."""
+    rows = list(shown.itertuples(index=False))
+    out = pd.DataFrame({
+        "Kind": [KINDS.get(r.kind, ctx.names(r.kind)) for r in rows],
+        ratio[:1].upper() + ratio[1:]: [tables.number(r.effect, 2) for r in rows],
+        f"{ctx.level_text} CI": [tables.interval(r.ci_low, r.ci_high, 2) for r in rows],
+        "Reads as": [("more churn" if r.effect > 1 else "less churn") if r.q < ctx.alpha else "no clear link"
+                     for r in rows],
+        "q (corrected for testing)": [tables.q_value(r.q) for r in rows],
+        "Accounts": [tables.count(r.n) for r in rows],
+    }, index=[ctx.names(r.name) if r.level is None or pd.isna(r.level) else f"{ctx.names(r.name)}: {ctx.names(r.level)}"
+              for r in rows])
+    out.columns.name = "Driver"
+    return tables.readable(out, ctx.names)

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import plots
+from .. import tables
 from ..cohorts import survival_table
 from ..findings import Claim, judge, not_estimable
 from ..models import DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, strata_of
@@ -507,15 +508,17 @@ def _slope_words(slope: float) -> str:
 
 
 def _readable(ctx: "StudyContext", table: pd.DataFrame, info: dict) -> pd.DataFrame:
-    labels = _labels(info)
+    """The model table for readers: a row per model (its covariates named by ``ctx.names``), the C-index out of
+    sample with its interval and in sample, and the time-dependent AUC after the landmark, to 3 decimals."""
+    base = ", ".join(["segment", "tenure", *(ctx.names(c) for c in info["covariates"])])
+    labels = {"baseline": f"Baseline ({base})", "usage": "Baseline + usage", "attainment": "Baseline + outcomes",
+              "both": "Baseline + usage + outcomes"}
     out = pd.DataFrame({
-        "model": table["model"].map(labels),
-        "C-index (out of sample)": table["c_index"].round(3),
-        f"{ctx.level_text} CI": [f"{lo:.3f} to {hi:.3f}" if np.isfinite(lo) else "—"
-                                 for lo, hi in zip(table["ci_low"], table["ci_high"])],
-        "C-index (in sample)": table["in_sample"].round(3),
-    })
+        "C-index out of sample": [tables.number(x, 3) for x in table["c_index"]],
+        f"{ctx.level_text} CI": [tables.interval(lo, hi, 3) for lo, hi in zip(table["ci_low"], table["ci_high"])],
+        "C-index in sample": [tables.number(x, 3) for x in table["in_sample"]],
+    }, index=[labels.get(m, ctx.names(m)) for m in table["model"]])
     for m in AUC_MONTHS:
-        out[f"AUC {m} months"] = [None if info["td_auc"][str(m)].get(k) is None else round(info["td_auc"][str(m)][k], 3)
-                                  for k in table["model"]]
-    return out.set_index("model")
+        out[f"AUC at {m} months"] = [tables.number(info["td_auc"][str(m)].get(k), 3) for k in table["model"]]
+    out.columns.name = "Model"
+    return tables.readable(out, ctx.names)

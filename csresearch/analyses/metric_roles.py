@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from .. import plots
+from .. import tables
 from ..metrics import classify_by_data
 from ..result import Figure, Result, Shown
 from ._gates import models_reason
@@ -51,7 +54,7 @@ def run(ctx: "StudyContext") -> Result:
     res.record["metrics"] = frame[[c for c in RECORD_COLUMNS if c in frame.columns]].to_dict("records")
     res.figures.append(Figure("metrics", lambda: plots.metric_quadrants(frame),
                               alt="Each metric placed by how strongly it predicts churn and how much usage moves it"))
-    res.shown.append(_shown(frame))
+    res.shown.append(_shown(frame, ctx.names))
     by: dict[str, list[str]] = {}
     for m in res.record["metrics"]:
         if m.get("verdict") in LABELS:
@@ -62,9 +65,28 @@ def run(ctx: "StudyContext") -> Result:
     return res
 
 
-def _shown(frame) -> Shown:
-    """The verdicts for readers: one row per metric."""
-    cols = {"metric": "metric", "kind": "kind", "verdict": "verdict", "relevance_hr": "HR for churn",
-            "relevance_q": "q (relevance)", "attrib_q": "q (moved by usage)", "n_accounts": "accounts"}
-    t = frame[[c for c in cols if c in frame.columns]].rename(columns=cols)
-    return Shown(t.round(3).set_index("metric"))
+#: a metric's kind and verdict, for readers
+KINDS = {"kpi": "Customer KPI", "usage": "Usage metric"}
+VERDICTS = {"goldilocks": "Goldilocks", "papa": "Papa Bear", "mama": "Mama Bear", "noise": "Noise",
+            "leading_indicator": "Leading indicator", "inconclusive": "Inconclusive",
+            "insufficient_data": "Too little data"}
+
+
+def _shown(frame, names=None) -> Shown:
+    """The verdicts for readers: one row per metric (named by ``names``, normally ``ctx.names``)."""
+    names = names or tables.default_names
+    rows = frame.to_dict("records")
+    out = pd.DataFrame({
+        "Kind": [_word(KINDS, r.get("kind"), names) for r in rows],
+        "Verdict": [_word(VERDICTS, r.get("verdict"), names) for r in rows],
+        "Hazard ratio for churn": [tables.number(r.get("relevance_hr"), 2) for r in rows],
+        "q (predicts churn)": [tables.q_value(r.get("relevance_q")) for r in rows],
+        "q (moved by usage)": [tables.q_value(r.get("attrib_q")) for r in rows],
+        "Accounts": [tables.count(r.get("n_accounts")) for r in rows],
+    }, index=[names(r["metric"]) for r in rows])
+    out.columns.name = "Metric"
+    return Shown(tables.readable(out, names))
+
+
+def _word(words: dict, value, names) -> str:
+    return tables.MISSING if tables.is_missing(value) else words.get(value, names(value))

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .. import tables
 from ..design import sample_size
 from ..findings import level_text
 from ..result import Result, Shown
@@ -54,13 +55,16 @@ def run(ctx: "StudyContext") -> Result:
 
 
 def _readable(frame: pd.DataFrame, basis: dict) -> pd.DataFrame:
-    t = frame.assign(reduction=(frame["reduction"] * 100).round(0).astype(int).astype(str) + "%",
-                     churn_control=(frame["churn_control"] * 100).round(1).astype(str) + "%",
-                     churn_treated=(frame["churn_treated"] * 100).round(1).astype(str) + "%",
-                     hazard_ratio=frame["hazard_ratio"].round(3))
-    t = t[["reduction", "churn_control", "churn_treated", "hazard_ratio", "n_total_proportions", "events_logrank",
-           "n_total_logrank"]]
-    now = "12-month churn now" if basis["twelve_month"] else f"{basis['days']}-day churn now"
-    t.columns = ["churn reduction", now, "churn after", "hazard ratio",
-                 "accounts (two proportions)", "churn events (log-rank)", "accounts (log-rank)"]
-    return t.set_index("churn reduction")
+    """The design table for readers: a row per relative churn reduction; churn now and after as percentages, the
+    hazard ratio to 3 decimals, accounts and events as counts with thousands separators."""
+    now = "12-month churn now" if basis["twelve_month"] else f"Churn over {basis['days']} days now"
+    out = pd.DataFrame({
+        now: [tables.percent(x) for x in frame["churn_control"]],
+        "Churn after the reduction": [tables.percent(x) for x in frame["churn_treated"]],
+        "Hazard ratio": [tables.number(x, 3) for x in frame["hazard_ratio"]],
+        "Accounts needed (two proportions)": [tables.count(x) for x in frame["n_total_proportions"]],
+        "Churn events needed (log-rank)": [tables.count(x) for x in frame["events_logrank"]],
+        "Accounts needed (log-rank)": [tables.count(x) for x in frame["n_total_logrank"]],
+    }, index=[tables.percent(x, 0) for x in frame["reduction"]])
+    out.columns.name = "Relative churn reduction"
+    return tables.readable(out)

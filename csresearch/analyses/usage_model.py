@@ -18,6 +18,7 @@ from scipy.stats import rankdata
 
 from .. import features as F
 from .. import plots, windows
+from .. import tables
 from ..models import AnalysisError, model_frame, strata_of
 from ..result import Figure, Result, Shown
 from ..survival import (bootstrap_concordance, breslow_baseline, brier_score, calibration_fit, calibration_table,
@@ -73,11 +74,8 @@ def run(ctx: "StudyContext") -> Result:
                 + (f"Calibration {when}: intercept {cal['intercept']:+.2f} (0 when predicted churn is right on "
                    f"average), slope {cal['slope']:.2f} (1 when predictions spread as much as outcomes), Brier score "
                    f"{cal['brier']:.3f}." if cal.get("slope") is not None else ""))
-    res.shown.append(Shown(pd.DataFrame({
-        "decile": deciles["decile"], "accounts": deciles["n"],
-        "mean predicted churn": deciles["mean_predicted"].map(lambda x: f"{x:.1%}"),
-        "observed churn": deciles["observed"].map(lambda x: "" if pd.isna(x) else f"{x:.1%}")}).set_index("decile"),
-        caption=f"Predicted and observed churn {when} by decile of predicted risk (10 = riskiest)."))
+    res.shown.append(Shown(_readable(deciles),
+                           caption=f"Predicted and observed churn {when} by tenth of predicted risk (10 = riskiest)."))
     return res
 
 
@@ -233,3 +231,15 @@ def _interval(draws: np.ndarray, alpha: float) -> dict:
 
 def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _readable(deciles: pd.DataFrame) -> pd.DataFrame:
+    """The lift table for readers: a row per tenth of predicted risk; accounts, mean predicted and observed churn
+    as percentages ("–" where a tenth is too small to show)."""
+    out = pd.DataFrame({
+        "Accounts": [tables.count(x) for x in deciles["n"]],
+        "Mean predicted churn": [tables.percent(x) for x in deciles["mean_predicted"]],
+        "Observed churn": [tables.percent(x) for x in deciles["observed"]],
+    }, index=[tables.count(x) for x in deciles["decile"]])
+    out.columns.name = "Tenth of predicted risk"
+    return tables.readable(out)

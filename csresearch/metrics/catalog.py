@@ -10,6 +10,7 @@ A catalog is a YAML list of metric definitions, one mapping per metric (see the 
       countable: true            # can it be counted before and after adoption?
       unit: leads per month
       function: marketing        # optional: the business function it belongs to
+      label: Qualified leads     # optional: the short name reports show (else the name made readable)
 
 :func:`load_catalog` reads such a file into a DataFrame with one row per metric and the columns
 :data:`FIELDS`. Nothing is classified here (see :mod:`csresearch.metrics.definition`).
@@ -48,9 +49,11 @@ import pandera.pandas as pa
 import yaml
 
 #: Fields of a metric definition, in the order of the catalog's columns.
-FIELDS = ("name", "description", "owner", "level", "countable", "unit", "function")
+FIELDS = ("name", "description", "owner", "level", "countable", "unit", "function", "label")
 REQUIRED_FIELDS = ("name", "description", "owner", "level", "countable", "unit")
-OPTIONAL_FIELDS = ("function",)
+#: ``function``: the business function a metric belongs to; ``label``: the short human name a report shows for
+#: the metric (tables, figures, sentences; see :mod:`csresearch.names`), else the name made readable.
+OPTIONAL_FIELDS = ("function", "label")
 #: Whose success a metric describes.
 OWNERS = ("customer", "vendor")
 #: How far a metric is from the reason the customer buys: what people do in or with the product
@@ -284,6 +287,8 @@ RULES: dict[str, _Rule] = {
     **_text_rules("unit", nonempty=False),
     "function_text": _Rule("function", lambda x: x is MISSING or x is None or _is_text(x),
                            lambda v: f"must be text, got {_kind(v)} ({_show(v)})"),
+    "label_text": _Rule("label", lambda x: x is MISSING or x is None or _is_text(x),
+                        lambda v: f"must be text, got {_kind(v)} ({_show(v)})"),
 }
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
 
@@ -323,6 +328,7 @@ CATALOG_SCHEMA = pa.DataFrameSchema(
         "countable": pa.Column(bool),
         "unit": pa.Column(str),
         "function": pa.Column(object, nullable=True),
+        "label": pa.Column(object, nullable=True),
     },
     strict=True, ordered=True, name="metric catalog")
 
@@ -415,6 +421,7 @@ def _typed(entries: list[_Entry]) -> pd.DataFrame:
     rows = []
     for e in entries:
         function = e.raw.get("function")
+        label = e.raw.get("label")
         rows.append({
             "name": e.raw["name"],
             "description": " ".join(e.raw["description"].split()),
@@ -423,10 +430,12 @@ def _typed(entries: list[_Entry]) -> pd.DataFrame:
             "countable": bool(e.raw["countable"]),
             "unit": (e.raw.get("unit") or "").strip(),
             "function": function.strip() if _is_text(function) and function.strip() else None,
+            "label": " ".join(label.split()) if _is_text(label) and label.strip() else None,
         })
     frame = pd.DataFrame(rows, columns=list(FIELDS))
     frame["countable"] = frame["countable"].astype(bool)
     frame["function"] = frame["function"].astype(object)
+    frame["label"] = frame["label"].astype(object)
     return CATALOG_SCHEMA.validate(frame)
 
 
@@ -460,8 +469,8 @@ def load_catalog(path: str | Path | None = None) -> pd.DataFrame:
     """Read and check a metric catalog; one row per metric, columns :data:`FIELDS`.
 
     ``path`` is a ``metrics.yaml`` file, or a data folder containing one; ``None`` means the
-    bundled catalog (:func:`bundled_catalog_path`). ``countable`` is a boolean column and
-    ``function`` is ``None`` where an entry leaves it out. The file is only read.
+    bundled catalog (:func:`bundled_catalog_path`). ``countable`` is a boolean column;
+    ``function`` and ``label`` are ``None`` where an entry leaves them out. The file is only read.
 
     Raises :class:`FileNotFoundError` when there is no such file and :class:`CatalogError` (a
     ``ValueError``) listing every problem when the catalog is malformed.

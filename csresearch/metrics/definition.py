@@ -118,8 +118,9 @@ def classify_definition(catalog: pd.DataFrame) -> pd.DataFrame:
     against :data:`~csresearch.metrics.catalog.CATALOG_SCHEMA`). The input is not modified; row
     order is kept.
     """
-    if "function" not in catalog.columns:  # optional in a catalog, so optional in a hand-made frame too
-        catalog = catalog.assign(function=None)
+    for optional in ("function", "label"):  # optional in a catalog, so optional in a hand-made frame too
+        if optional not in catalog.columns:
+            catalog = catalog.assign(**{optional: None})
     frame = CATALOG_SCHEMA.validate(catalog[list(FIELDS)].copy())
     decided = [decide(r.owner, r.level, bool(r.countable), r.name, r.unit) for r in frame.itertuples(index=False)]
     out = catalog.copy()
