@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 #: words written in capitals wherever they appear in an identifier
 ACRONYMS = {"arr": "ARR", "mrr": "MRR", "nps": "NPS", "csat": "CSAT", "sla": "SLA", "kpi": "KPI", "otif": "OTIF",
-            "sd": "SD", "id": "ID", "hr": "HR", "roi": "ROI", "qbr": "QBR", "smb": "SMB", "api": "API", "crm": "CRM"}
+            "sd": "SD", "ci": "CI", "id": "ID", "hr": "HR", "roi": "ROI", "qbr": "QBR", "smb": "SMB", "api": "API", "crm": "CRM"}
 
 
 def readable(name: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from . import executive
+from . import executive, tables
 from ._json import jsonable
 from ._memory import release_memory
 from .analyses import REGISTRY
@@ -293,17 +293,60 @@ def glossary_text() -> str:
     return "\n".join(f"- **{term}.** {text}" for term, text in GLOSSARY)
 
 
+#: the run record's human names for parameters (the rest: their identifier made readable)
+PARAM_NAMES = {
+    "as_of": "As of (censoring date)", "landmark_days": "Landmarks (days of tenure)",
+    "landmark_window_days": "Window after each landmark (days)", "attainment_threshold": "Attainment counted as reached",
+    "lag_days": "Attainment lag (days)", "covariates": "Adjustment covariates", "usage_metrics": "Usage metrics",
+    "usage_baseline": "Core usage metric", "spline_knots": "Dose-response spline knots",
+    "churn_reductions": "Churn reductions to size a study for", "alpha": "Significance level (two-sided)",
+    "margin_hr": "Smallest hazard ratio worth claiming", "margin_c": "Smallest C-index gain worth claiming",
+    "min_events_per_parameter": "Churn events needed per model term", "min_group_accounts": "Accounts needed per group",
+    "power": "Power of the sample-size table", "min_cell": "Smallest group shown (privacy)",
+    "health_score_metric": "Health score audited", "currency": "Currency", "labels": "Report names (labels)",
+    "maturity": "Measurement practices (maturity)", "seed": "Random seed",
+    "cox_max_rows": "Largest panel fitted by Cox (account-months)",
+    "secondary_max_accounts": "Accounts sampled for the secondary analyses", "bootstrap": "Bootstrap resamples",
+    "output_dir": "Output folder",
+}
+
+
+def _param_value(v, plain: bool = False) -> str:
+    """A parameter's value as a reader reads it: lists comma-separated, maps as "key: value", null as "–", whole
+    numbers with thousands separators (unless ``plain``: a seed)."""
+    if v is None:
+        return tables.MISSING
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_param_value(x) for x in v) or tables.MISSING
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_param_value(x)}" for k, x in v.items()) or tables.MISSING
+    if isinstance(v, int):
+        return str(v) if plain else f"{v:,}"
+    return str(v)
+
+
 def run_details(r: StudyResults) -> pd.DataFrame:
-    """The run record shown at the end of the report: data fingerprint, as_of, parameters, versions."""
+    """The run record shown at the end of the report: data fingerprint, as_of, parameters (by their human names,
+    with what each means), versions."""
+    from .names import readable
+    from .params import BY_NAME
+
     run = r.results["run"]
-    rows = [("study", r.results["study"]), ("segment", r.label), ("as of", r.results["as_of"]),
-            ("data fingerprint (sha256)", run["data_fingerprint"]), ("data folder", os.path.basename(str(run["data_dir"]).rstrip("/"))),
-            ("csresearch version", run["package_version"]), ("git commit", run["git_commit"] or "unknown"),
-            ("python", run["python"])]
+    rows = [("Study", r.results["study"], ""), ("Segment", r.label, ""), ("As of", r.results["as_of"], ""),
+            ("Data fingerprint (SHA-256)", run["data_fingerprint"], ""),
+            ("Data folder", os.path.basename(str(run["data_dir"]).rstrip("/")), ""),
+            ("csresearch version", run["package_version"], ""), ("Git commit", run["git_commit"] or "unknown", ""),
+            ("Python", run["python"], "")]
     for k, v in r.results["parameters"].items():
         if k not in ("study", "segment", "data_dir"):
-            rows.append((f"parameter {k}", json.dumps(v)))
-    return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")
+            help_text = BY_NAME[k].help if k in BY_NAME else ""
+            rows.append((PARAM_NAMES.get(k, readable(k)), _param_value(v, plain=k == "seed"),
+                         help_text[:1].upper() + help_text[1:]))
+    frame = pd.DataFrame([(v, h) for _, v, h in rows], columns=["Value", "What it means"],
+                         index=[name for name, _, _ in rows])
+    return tables.readable(frame)
 
 
 def write_results(r: StudyResults, folder: str | Path) -> Path:
@@ -343,7 +386,7 @@ def show_section(result: Result, label: str = "this study") -> None:
     for shown in result.shown:
         if shown.caption:
             display(Markdown(shown.caption))
-        display(shown.frame)
+        display(tables.readable(shown.frame))  # the one place every table is made readable (idempotent)
 
 
 def show_sections(r: StudyResults) -> None:
