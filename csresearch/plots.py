@@ -494,7 +494,7 @@ def goodhart_trends(series: pd.DataFrame, table: pd.DataFrame | None = None, *, 
     segments = list(segments or sorted(series["segment"].unique()))
     metrics = list(metrics or list(dict.fromkeys(series["metric"])))
     if axes is None:
-        fig, axes = plt.subplots(1, len(segments), figsize=(5.0 * len(segments), 4.4), squeeze=False,
+        fig, axes = plt.subplots(1, len(segments), figsize=(max(7.5, 5.0 * len(segments)), 4.4), squeeze=False,
                                  sharey=True, sharex=True)
         axes = axes[0]
         fig.suptitle(title, fontweight="bold", y=1.03)
@@ -535,7 +535,7 @@ def goodhart_trends(series: pd.DataFrame, table: pd.DataFrame | None = None, *, 
         ax.set_title(head, color=color)
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].figure.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", ncol=min(len(labels), 6),
-                          bbox_to_anchor=(0.5, -0.02))
+                          bbox_to_anchor=(0.5, -0.1))
     return axes
 
 
