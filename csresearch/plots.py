@@ -702,7 +702,7 @@ def churn_bars(table: pd.DataFrame, *, ax=None, level: float = 0.95, window: str
     ax.set_xlim(0, max(0.05, float(np.nanmax(np.r_[rows["ci_high"].to_numpy(float), rows["rate"].to_numpy(float)]))
                        * 1.1) if len(rows) else 1)
     ax.grid(axis="y", visible=False)
-    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0 if ax.get_xlim()[1] >= 0.1 else 1))
     ax.set_xlabel(f"accounts churned {window} (bars: {level:.0%} CI)".replace("  ", " "))
     ax.set_title("Churn by segment")
     return ax
@@ -731,7 +731,7 @@ def lift(table: pd.DataFrame, *, ax=None, average: float | None = None) -> plt.A
     if average is not None:
         ax.axhline(average, color="0.3", ls="--", lw=1, label=f"average {average:.1%}")
         ax.legend(frameon=False, loc="upper left")
-    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0 if ax.get_ylim()[1] >= 0.1 else 1))
     ax.set_xticks(table["decile"])
     ax.set_xlabel("decile of predicted churn risk (10 = riskiest)")
     ax.set_ylabel("accounts that churned")
