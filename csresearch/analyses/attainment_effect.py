@@ -171,8 +171,8 @@ def run(ctx: "StudyContext") -> Result:
         res.tables["effects"] = table
         res.figures.append(Figure("effects", lambda: plots.forest(
             table, title="Hazard ratio, full versus no attainment: four analyses"),
-            alt="Forest plot of the hazard ratio of full versus no attainment in the usage-adjusted headline, the "
-                "unadjusted, landmark and naive analyses, with confidence intervals"))
+            alt="Forest plot of the hazard ratio of churn, goals reached versus no progress, by analysis (below 1: "
+                "less churn): " + plots.describe_intervals(table, "label", "hr", level=ctx.level) + "."))
     res.text = "\n\n".join(t for t in (_adjustment_text(ctx, effect_record), _landmark_text(effect_record["landmark"]))
                            if t)
     if tv and nv and head.verdict != "not_estimable":

@@ -52,8 +52,14 @@ def run(ctx: "StudyContext") -> Result:
     days = ctx.base_churn["days"]
     when = windows.window_text(days, label)
     res = Result(NAME, TITLE, record={"churn_by_segment": frame.to_dict("records")}, tables={"churn_by_segment": frame})
-    res.figures.append(Figure("churn_by_segment", lambda: plots.churn_bars(frame, level=ctx.level, window=when),
-                              alt=f"Share of accounts churned {when} in each segment, with intervals"))
+    res.figures.append(Figure("churn_by_segment", lambda: plots.churn_bars(frame, level=ctx.level, window=when,
+                                                                          names=ctx.names),
+                              alt=f"Bar chart of the share of accounts churned {when} in each segment: "
+                                  + plots.describe_intervals(
+                                      frame[frame["rate"].notna()].assign(
+                                          name=lambda f: ["all segments" if s == "all" else ctx.names(s)
+                                                          for s in f["segment"]]),
+                                      "name", "rate", level=ctx.level, pct=True) + "."))
     method = ("churned / accounts over the label horizon, Wilson intervals" if label else
               "Kaplan-Meier on each account's follow-up from when it was first observed")
     res.shown.append(Shown(_readable(ctx, frame, when), caption=f"Churn {when} ({method})."))

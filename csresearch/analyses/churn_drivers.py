@@ -175,9 +175,13 @@ def run(ctx: "StudyContext") -> Result:
     shown = table[table["effect"].notna()]
     sig = shown[shown["q"] < ctx.alpha]
     if len(shown):
-        plot = shown.assign(label=[_label(r) for _, r in shown.iterrows()])
+        plot = shown.assign(label=[ctx.names(r["name"]) if r["level"] is None or pd.isna(r["level"]) else
+                                   f"{ctx.names(r['name'])}: {ctx.names(r['level'])}" for _, r in shown.iterrows()])
         res.figures.append(Figure("churn_drivers", lambda: plots.effects(plot, ratio=ratio, level=ctx.level),
-                                  alt=f"The {ratio} of churn of each usage metric and account attribute, with intervals"))
+                                  alt=f"The {ratio} of churn of each usage metric (per SD) and account attribute, "
+                                      f"log scale, strongest first: "
+                                      + plots.describe_intervals(plot, "label", "effect", level=ctx.level, limit=8)
+                                      + "."))
     res.shown.append(Shown(_readable(ctx, shown, ratio),
                            caption=f"Strongest first ({info['method']}). A usage metric or numeric attribute's "
                                    f"{ratio} is per standard deviation of it; a category's is against the most "

@@ -379,15 +379,17 @@ def run(ctx: "StudyContext") -> Result:
                  tables={"discrimination": table, "td_auc": auc})
     shown = table.assign(label=table["model"].map(_labels(rec)))
     res.figures.append(Figure("discrimination", lambda: plots.c_index_intervals(shown, level=ctx.level),
-                              alt="Out-of-sample C-index of the baseline, usage, outcomes and combined churn models "
-                                  "with bootstrap intervals, and their in-sample C-index"))
+                              alt="Out-of-sample C-index of each churn model (0.5 is a coin toss): "
+                                  + plots.describe_intervals(shown, "label", "c_index", digits=3, level=ctx.level)
+                                  + "; in sample: " + "; ".join(f"{lab} {plots._num(v, 3)}" for lab, v in
+                                                                 zip(shown["label"], shown["in_sample"])) + "."))
     if cal_table is not None:
         res.tables["calibration"] = cal_table
         days = int(rec["landmark_days"])
+    if cal_table is not None and cal_table["observed"].notna().any():  # all tenths suppressed: no chart
         res.figures.append(Figure("calibration", lambda: plots.risk_calibration(
             cal_table, level=ctx.level, title=f"Predicted against observed churn in the 12 months after day {days}"),
-            alt="Observed against predicted 12-month churn by tenth of predicted risk, with the diagonal of "
-                "perfect calibration"))
+            alt=_calibration_alt(cal_table, rec, days)))
     res.shown.append(Shown(_readable(ctx, table, rec), "C-index per model, out of sample and in sample, and the "
                                                        "time-dependent AUC after the landmark."))
     res.findings = [finding(ctx, rec)]
@@ -414,6 +416,17 @@ def record(ctx: "StudyContext", info: dict) -> tuple[dict, pd.DataFrame, pd.Data
         cal["table"] = cal_table.to_dict("records")
     rec["calibration"] = cal
     return rec, auc, cal_table
+
+
+def _calibration_alt(table: pd.DataFrame, rec: dict, days: int) -> str:
+    """The calibration figure in words: the range of predicted and observed risk, and the fit's slope."""
+    shown = table[table["observed"].notna()] if "observed" in table else table
+    cal = rec["calibration"]
+    spread = (f" Predicted risk runs from {shown['mean_predicted'].min():.0%} to {shown['mean_predicted'].max():.0%}, "
+              f"observed from {shown['observed'].min():.0%} to {shown['observed'].max():.0%}." if len(shown) else "")
+    slope = f" Calibration slope {cal['slope']:.2f} (1 is ideal)." if cal.get("slope") is not None else ""
+    return (f"Observed (Kaplan-Meier) against predicted churn in the 12 months after day {days}, for {len(shown)} "
+            f"tenths of predicted risk, with the diagonal of perfect calibration.{spread}{slope}")
 
 
 def finding(ctx: "StudyContext", info: dict):

@@ -56,14 +56,16 @@ def run(ctx: "StudyContext") -> Result:
     if series:
         table = gh[0] if gh else None
         res.tables["goodhart_series"] = series[0]
-        res.figures.append(Figure("goodhart_series", lambda: plots.goodhart_trends(series[0], table),
-                                  alt="Monthly index of each vendor metric beside the trend of goal attainment"))
+        res.figures.append(Figure("goodhart_series", lambda: plots.goodhart_trends(series[0], table, names=ctx.names),
+                                  alt=_series_alt(ctx, series[0], table)))
     if gap:
         res.tables["gap"] = gap[0]
         res.record["vendor_gap"] = gap[1]
         lines += _gap_sentence(ctx, gap[0], gap[1])
-        res.figures.append(Figure("gap", lambda: plots.vendor_gap(gap[0], min_cell=ctx.min_cell),
-                                  alt="Churn of accounts green or not by usage, by whether they reached their goals"))
+        cells = gap[0][gap[0]["segment"] == "all"]
+        if len(cells) and not cells["suppressed"].all():  # every cell suppressed: nothing to draw
+            res.figures.append(Figure("gap", lambda: plots.vendor_gap(gap[0], min_cell=ctx.min_cell, names=ctx.names),
+                                      alt=_gap_alt(gap[0], ctx.min_cell)))
     res.text = "\n".join(lines)
     if not (gh or series or gap):
         res.not_estimated = "; ".join(res.warnings) or "nothing could be estimated"
@@ -79,3 +81,30 @@ def _gap_sentence(ctx: "StudyContext", gap, info) -> list[str]:
             f"{gn['churn_rate']:.0%} within {info['horizon_days']:.0f} days ({ctx.level_text} CI {gn['ci_low']:.0%} to "
             f"{gn['ci_high']:.0%}), against {ga['churn_rate']:.0%} ({ga['ci_low']:.0%} to {ga['ci_high']:.0%}) for "
             "healthy-looking accounts that met them."]
+
+
+def _series_alt(ctx: "StudyContext", series, table) -> str:
+    """The Goodhart panels in words: segments, metrics, months, and which metric diverges where."""
+    segs = ctx.names.of(sorted(series["segment"].unique()))
+    metrics = ctx.names.of(dict.fromkeys(series["metric"]))
+    months = series["month"].nunique()
+    hit = table[table["diverging"]] if table is not None and "diverging" in table else None
+    div = ("; diverging (vendor metric up, outcomes not): " + ", ".join(
+        f"{ctx.names(r['metric'])} in {ctx.names(r['segment'])}" for _, r in hit.iterrows())
+        if hit is not None and len(hit) else "; no metric diverges from customer progress")
+    return (f"Monthly index (100 = an average month) of {', '.join(metrics)} over {months} calendar months, beside "
+            f"bars of the mean month-on-month change in goal attainment, one panel per segment ({', '.join(segs)})"
+            f"{div}.")
+
+
+def _gap_alt(gap, min_cell: int) -> str:
+    """The 2x2 gap in words: each cell's churn rate and count, or that it is suppressed."""
+    t = gap[gap["segment"] == "all"]
+    cells = []
+    for _, r in t.iterrows():
+        name = (f"{'usage green' if r['usage_green'] else 'usage low'}, "
+                f"{'goals attained' if r['goals_attained'] else 'goals not attained'}")
+        cells.append(f"{name}: fewer than {min_cell} accounts, suppressed" if r["suppressed"] else
+                     f"{name}: {r['churn_rate']:.0%} churned ({r['ci_low']:.0%} to {r['ci_high']:.0%}, "
+                     f"n = {int(r['n'])})")
+    return "Two-by-two chart of churn by the vendor's view (usage) and the customer's (goals): " + "; ".join(cells) + "."

@@ -51,8 +51,12 @@ def run(ctx: "StudyContext") -> Result:
     table, info = audit(ctx.secondary, ctx["health_score_metric"], panel=ctx.sample_panel,
                         usage_metrics=ctx.usage_metrics, alpha=ctx.alpha, min_cell=ctx.min_cell, engine=ctx.engine)
     res = Result(NAME, TITLE, record={"health_score_audit": info}, tables={"health_calibration": table})
-    res.figures.append(Figure("health_calibration", lambda: plots.calibration(table, metric=info["metric"]),
-                              alt=f"Monthly churn rate in each fifth of the health score {info['metric']}"))
+    res.figures.append(Figure("health_calibration", lambda: plots.calibration(table, metric=ctx.names(info["metric"])),
+                              alt=f"Bar chart of churn per 100 account-months in each fifth of the health score "
+                                  f"(metric: {ctx.names(info['metric'])}), lowest to highest: " + ", ".join(
+                                      f"{a:g}-{b:g}: " + ("suppressed" if s else f"{100 * m:.1f}")
+                                      for a, b, m, s in zip(table["score_from"], table["score_to"],
+                                                            table["monthly_churn"], table["suppressed"])) + "."))
     # informative: supported; redundant: it predicts, but adds nothing (the data cannot tell it from usage);
     # decoration: it does not predict churn or points the wrong way
     verdict = {"informative": "supported", "redundant": "inconclusive", "decoration": "not_supported"}[info["verdict"]]

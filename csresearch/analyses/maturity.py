@@ -50,7 +50,11 @@ def run(ctx: "StudyContext") -> Result:
                                      "gain_over_usage_ci_high"]].to_dict("records")
             res.figures.append(Figure("ladder", lambda: plots.ladder(lad, level=ctx.level),
                                       alt="Cross-validated C-index of churn models that know what each maturity "
-                                          "level records"))
+                                          "level records (0.5 is a coin toss): " + plots.describe_intervals(
+                                              lad.assign(name=[f"level {v}" for v in lad["level"]]), "name",
+                                              "c_index", digits=3, level=ctx.level)
+                                          + "; gains per step: " + ", ".join(
+                                              f"{g:+.3f}" for g in lad["gain"].iloc[1:]) + "."))
             lines.append(_ladder_text(ctx, summary["ladder"], lad.attrs["folds"]))
     res.text = "\n\n".join(lines)
     return res

@@ -52,8 +52,9 @@ def run(ctx: "StudyContext") -> Result:
         res.warnings.append(f"{small} metric(s) measured on fewer than {ctx.min_cell} accounts are not shown.")
     res.tables["metrics"] = frame
     res.record["metrics"] = frame[[c for c in RECORD_COLUMNS if c in frame.columns]].to_dict("records")
-    res.figures.append(Figure("metrics", lambda: plots.metric_quadrants(frame),
-                              alt="Each metric placed by how strongly it predicts churn and how much usage moves it"))
+    if (frame["verdict"] != "insufficient_data").any():  # nothing to place: no chart
+        res.figures.append(Figure("metrics", lambda: plots.metric_quadrants(frame, names=ctx.names),
+                                  alt=_alt(ctx, frame)))
     res.shown.append(_shown(frame, ctx.names))
     by: dict[str, list[str]] = {}
     for m in res.record["metrics"]:
@@ -63,6 +64,18 @@ def run(ctx: "StudyContext") -> Result:
         parts = [f"{LABELS[v]}: {', '.join(sorted(by[v]))}" for v in LABELS if v in by]
         res.highlights.append("**Which metrics matter, by data.** " + "; ".join(parts) + ".")
     return res
+
+
+def _alt(ctx: "StudyContext", frame) -> str:
+    """The quadrant figure in words: how many metrics of each kind, and which each verdict holds."""
+    drawn = frame[frame["verdict"] != "insufficient_data"]
+    kinds = {"kpi": "customer KPIs", "usage": "usage metrics"}
+    counts = ", ".join(f"{int((drawn['kind'] == k).sum())} {w}" for k, w in kinds.items() if (drawn["kind"] == k).any())
+    verdicts = "; ".join(f"{v.replace('_', ' ')}: {', '.join(ctx.names.of(drawn.loc[drawn['verdict'] == v, 'metric']))}"
+                         for v in dict.fromkeys(drawn["verdict"]))
+    return (f"Quadrant chart of {counts}, each placed by its churn hazard ratio (how strongly it predicts churn "
+            f"beyond usage, log scale) against how much usage moves it, with {ctx.level_text} intervals. "
+            f"Verdicts: {verdicts or 'none'}.")
 
 
 #: a metric's kind and verdict, for readers

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 import pandas as pd
 
-from .. import plots
 from ..attainment_models import comparison_frame
 from ..findings import p_text
 from ..models import DEFAULT_ENGINE, AnalysisError, Engine, require_events, strata_of
-from ..result import Figure, Result
+from ..result import Result
 from ..survival import concordance, lr_test
 from ._gates import usage_and_goals_reason
 
@@ -79,9 +78,8 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
 def run(ctx: "StudyContext") -> Result:
     table, info = usage_vs_outcome(ctx.ds, usage_metrics=ctx.usage_metrics, panel=ctx.panel, engine=ctx.engine)
     res = Result(NAME, TITLE, record={"usage_vs_outcome": info}, tables={"usage_vs_outcome": table})
-    res.figures.append(Figure("usage_vs_outcome", lambda: plots.c_index_bars(table, title="In sample: who ranks churn "
-                                                                                      "risk better?"),
-                              alt="In-sample C-index of the usage-only, outcomes-only and combined churn models"))
+    # no figure: in-sample C-indices have no interval here, and the out-of-sample chart (discrimination) draws them
+    # as hollow circles beside the cross-validated ones with their intervals; the numbers are in the text
     res.text = in_sample_text(info)
     return res
 

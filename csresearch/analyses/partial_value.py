@@ -130,9 +130,6 @@ def run(ctx: "StudyContext") -> Result:
                                 engine=ctx.engine, usage_metrics=usage)
     info["usage_adjusted_for"] = usage or []
     res = Result(NAME, TITLE, record={"dose_response": info}, tables={"dose_response": curve})
-    res.figures.append(Figure("dose_response", lambda: plots.dose_response(curve, level=ctx.level),
-                              alt="Hazard ratio of churn by attainment relative to no progress: spline with its "
-                                  "confidence band and the straight-line model"))
     half = info["hr_at"]["0.5"]
     lo, hi = info["ci_at"]["0.5"]
     reason = ctx.floors.reason(events=info["n_events"], parameters=info["n_params"])
@@ -145,9 +142,17 @@ def run(ctx: "StudyContext") -> Result:
     shape = ("bends: the test of a straight line against the curve is significant"
              if info["lr_nonlinearity_p"] < ctx.alpha else
              "is close to a straight line on the log scale (no significant bend)")
-    if finding.verdict == "not_estimable":
+    if finding.verdict == "not_estimable":  # no figure: it would show a curve the finding says is not estimable
         res.text = finding.claim
         return res
+    ci = info["ci_at"]
+    res.figures.append(Figure("dose_response", lambda: plots.dose_response(curve, level=ctx.level),
+                              alt=f"Hazard ratio of churn by attainment relative to no progress (log scale), a spline "
+                                  f"with its {ctx.level_text} band and the straight-line model: "
+                                  + "; ".join(f"{w} {at[k]:.2f} ({ctx.level_text} CI {ci[k][0]:.2f} to {ci[k][1]:.2f})"
+                                              for k, w in (("0.25", "a quarter of the way"), ("0.5", "halfway"),
+                                                           ("1", "goals reached")) if k in at and k in ci)
+                                  + "."))
     res.text = (f"Relative to no progress, the churn hazard is {at['0.25']:.2f} times as high at a quarter of the way "
                 f"to the goals, {at['0.5']:.2f} at halfway and {at['1']:.2f} at full attainment. {finding.claim} The "
                 f"curve {shape}; likelihood-ratio p {p_text(info['lr_nonlinearity_p'])}.")

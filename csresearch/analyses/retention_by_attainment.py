@@ -59,13 +59,31 @@ def run(ctx: "StudyContext") -> Result:
     res = Result(NAME, TITLE, record={"km_by_attainment": info})
     if len(km):
         res.tables["km"] = km
+        suppressed = {g: v["suppressed"] for g, v in info["groups"].items() if v.get("suppressed")}
+        suppressed.update({g: f"no account at day {days:.0f}" for g in GROUPS if g not in info["groups"]})
         res.figures.append(Figure("km", lambda: plots.km_curves(
             km, title=f"Retention after day {days:.0f} by attainment then",
-            xlabel=f"months after day {days:.0f} of the subscription"),
-            alt=f"Kaplan-Meier retention curves after day {days:.0f}, one per attainment group"))
+            xlabel=f"months after day {days:.0f} of the subscription", suppressed=suppressed, names=ctx.names),
+            alt=_alt(km, info, days, suppressed)))
     if info.get("note"):
         res.text = f"*Note: {info['note']}.*"
     return res
+
+
+def _alt(km: pd.DataFrame, info: dict, days: float, suppressed: dict) -> str:
+    """The curves in words: each group shown with its accounts and its last retention, and those not shown."""
+    parts = []
+    for g, v in info["groups"].items():
+        cur = km[km["group"] == g].sort_values("time")
+        if g in suppressed or not len(cur):
+            continue
+        last = cur.iloc[-1]
+        parts.append(f"{plots.GROUP_NAMES.get(g, g)} ({v['n']} accounts, {v['events']} churned): "
+                     f"{last['survival']:.0%} retained after {last['time'] / plots.DAYS_PER_MONTH:.0f} months")
+    hidden = "".join(f"; {plots.GROUP_NAMES.get(g, g)}: {why}, not shown" for g, why in suppressed.items())
+    test = f"; log-rank p = {info['logrank']['p']:.3g}" if info.get("logrank") else ""
+    return (f"Kaplan-Meier retention curves after day {days:.0f} by attainment group then: " + "; ".join(parts)
+            + hidden + test + ".")
 
 
 def _private(ctx: "StudyContext", km: pd.DataFrame, info: dict) -> tuple[pd.DataFrame, dict]:

@@ -164,14 +164,19 @@ def run(ctx: "StudyContext") -> Result:
                                                "pooled_hr": summary["hr"],
                                                "pooled_ci": ctx.ci(summary["ci_low"], summary["ci_high"])}),
                     *pooled_findings(ctx, table)]
+    seg_names = table["segment"].map(ctx.names)
     forest = pd.concat([
-        table.assign(label=table["segment"] + " (own)")[["label", "hr", "ci_low", "ci_high"]],
-        table.assign(label=table["segment"] + " (pooled)", hr=table["pooled_hr"], ci_low=table["pooled_ci_low"],
-                     ci_high=table["pooled_ci_high"])[["label", "hr", "ci_low", "ci_high"]],
-    ]).sort_values("label", kind="stable").reset_index(drop=True)
+        table.assign(label=seg_names + " (own)", key=table["segment"], k=0)[["label", "key", "k", "hr", "ci_low",
+                                                                             "ci_high"]],
+        table.assign(label=seg_names + " (pooled)", key=table["segment"], k=1, hr=table["pooled_hr"],
+                     ci_low=table["pooled_ci_low"], ci_high=table["pooled_ci_high"])[["label", "key", "k", "hr",
+                                                                                      "ci_low", "ci_high"]],
+    ]).sort_values(["key", "k"], kind="stable").reset_index(drop=True)
     res.figures.append(Figure("segment_effects", lambda: plots.forest(
         forest, title="Hazard ratio by segment: own estimate and partially pooled"),
-        alt="Forest plot of each segment's hazard ratio of full versus no attainment, own and partially pooled"))
+        alt="Forest plot of each segment's hazard ratio of churn, goals reached versus no progress, own and "
+            "partially pooled: " + plots.describe_intervals(forest, "label", "hr", level=ctx.level)
+            + f"; pooled across segments {summary['hr']:.2f}."))
     flagged = [r for r in rows if r["flag"]]
     res.text = " ".join(
         [f"Across segments the pooled hazard ratio is {summary['hr']:.2f} ({ctx.ci(summary['ci_low'], summary['ci_high'])})."]

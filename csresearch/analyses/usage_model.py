@@ -58,13 +58,21 @@ def run(ctx: "StudyContext") -> Result:
     measure = "auc" if label else "c_index"
     res = Result(NAME, TITLE, record={"usage_model": info}, tables={"usage_model_calibration": table})
     when = windows.window_text(int(horizon), label)
-    res.figures.append(Figure("usage_model_calibration",
+    observed = table["observed"].notna().any() if "observed" in table else False  # all tenths suppressed: no chart
+    res.figures.extend([] if not observed else [Figure("usage_model_calibration",
                               lambda: plots.risk_calibration(table, level=ctx.level,
                                                              title=f"Predicted against observed churn {when}"),
-                              alt=f"Observed against predicted churn {when} by tenth of predicted risk"))
+                              alt=f"Observed against predicted churn {when} by tenth of predicted risk, with the "
+                                  f"diagonal of perfect calibration: calibration slope "
+                                  f"{plots._num(cal.get('slope'))}, mean predicted "
+                                  f"{plots._num(100 * lm['risk'].mean() if 'risk' in lm else None, 1)}%.")])
     deciles = table.rename(columns={"group": "decile"})
-    res.figures.append(Figure("usage_model_lift", lambda: plots.lift(deciles, average=lift["average"]),
-                              alt="Observed churn in each decile of predicted churn risk"))
+    res.figures.extend([] if not observed else [Figure("usage_model_lift", lambda: plots.lift(deciles, average=lift["average"]),
+                              alt="Bar chart of observed churn in each decile of predicted churn risk: "
+                                  + ", ".join(f"decile {int(d)} " + (f"{100 * o:.0f}%" if pd.notna(o) else "suppressed")
+                                              for d, o in zip(deciles["decile"], deciles["observed"]))
+                                  + (f"; average {lift['average']:.1%}" if lift["average"] is not None else "")
+                                  + ".")])
     name = "AUC" if label else "C-index"
     ci = ctx.ci(info["ci_low"], info["ci_high"], 3)
     res.text = (f"On accounts the model had not seen, usage and account data rank churn risk at {name} "
