@@ -12,12 +12,10 @@ index speaks from the same words), :func:`render` draws it as HTML, for the repo
 from __future__ import annotations
 
 import html
-import math
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from . import value
 from .findings import Finding, chance_text, chance_words, direction_chance, level_text

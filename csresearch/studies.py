@@ -440,7 +440,7 @@ def _forest_png(outcomes: Sequence[Outcome]) -> str | None:
     for o in outcomes:
         head = next((f for f in (o.results or {}).get("findings", []) if f["id"] == "attainment_effect"), {})
         if o.ok and head.get("verdict") not in (None, "not_estimable"):  # below the data floors: no point to draw
-            seg = o.results.get("segment") or "all segments"
+            seg = (o.results.get("executive") or {}).get("scope") or o.results.get("segment") or "All segments"
             rows.append({"label": f"{seg} ({o.results['n_accounts'] or 0:,} accounts)", "hr": head["estimate"],
                          "ci_low": head["ci_low"], "ci_high": head["ci_high"]})
     if not rows:

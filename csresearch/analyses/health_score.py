@@ -60,6 +60,9 @@ def run(ctx: "StudyContext") -> Result:
     # informative: supported; redundant: it predicts, but adds nothing (the data cannot tell it from usage);
     # decoration: it does not predict churn or points the wrong way
     verdict = {"informative": "supported", "redundant": "inconclusive", "decoration": "not_supported"}[info["verdict"]]
+    raw = f"health score {info['metric']}"
+    named = "health score" if info["metric"] == "health_score" else f"health score ({ctx.names(info['metric'])})"
+    info = {**info, "sentence": info["sentence"].replace(raw, named)}
     sentence = info["sentence"]
     if info["verdict"] == "decoration":
         # "does not predict churn" needs an interval that rules out any effect worth having; a wide one cannot tell
@@ -67,7 +70,7 @@ def run(ctx: "StudyContext") -> Result:
                                        margin=ctx["margin_hr"])  # higher score = healthier: read as 1/HR
         if by_interval == "inconclusive":
             verdict = "inconclusive"
-            sentence = (f"The data cannot tell whether the health score {info['metric']} predicts churn: its hazard "
+            sentence = (f"The data cannot tell whether the {named} predicts churn: its hazard "
                         f"ratio per SD could be anywhere from {info['ci_low']:.2f} to {info['ci_high']:.2f} "
                         f"({ctx.level_text} CI), an interval that includes no effect and effects worth having.")
     finding = judge(CLAIM, estimate=info["hr_per_sd"], ci_low=info["ci_low"], ci_high=info["ci_high"], null=1.0,

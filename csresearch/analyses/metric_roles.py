@@ -59,7 +59,7 @@ def run(ctx: "StudyContext") -> Result:
     by: dict[str, list[str]] = {}
     for m in res.record["metrics"]:
         if m.get("verdict") in LABELS:
-            by.setdefault(m["verdict"], []).append(m["metric"])
+            by.setdefault(m["verdict"], []).append(ctx.names(m["metric"]))
     if by:
         parts = [f"{LABELS[v]}: {', '.join(sorted(by[v]))}" for v in LABELS if v in by]
         res.highlights.append("**Which metrics matter, by data.** " + "; ".join(parts) + ".")
