@@ -88,10 +88,15 @@ def test_a_failing_analysis_becomes_not_estimated_and_the_study_completes(monkey
     broken.run = run
     monkeypatch.setattr(report, "REGISTRY", (broken, analyses.attainment_effect))
     r = report.run(_params(bootstrap=0))
-    assert r["broken"].not_estimated == "ZeroDivisionError: planted"
-    assert r.results["broken"] == {"not_estimated": "ZeroDivisionError: planted"}
-    assert "A broken analysis could not be estimated: ZeroDivisionError: planted." in r.results["warnings"]
+    reason = "an unexpected error (ZeroDivisionError: planted)"
+    assert r["broken"].not_estimated == reason
+    assert r.results["broken"] == {"not_estimated": reason}
+    assert f"A broken analysis could not be estimated: {reason}." in r.results["warnings"]
     assert r.results["attainment_effect"]["time_varying"]["hr"] is not None
+    # the traceback is kept for the analyst in results.json, never printed where a report would show it
+    (err,) = [e for e in r.results["errors"] if e["part"] == "broken"]
+    assert err["error"] == "ZeroDivisionError: planted" and "Traceback" in err["trace"] and "raise ZeroDivisionError" in err["trace"]
+    assert "broken" in r.results["not_estimated"]
 
 
 # ---------------------------------------------------------------------------------------------- findings

@@ -130,3 +130,36 @@ def test_reports_print_to_pdf(sample_reports, tmp_path):
     for pdf in pdfs:
         head = pdf.read_bytes()[:5]
         assert head == b"%PDF-", f"{pdf.name} is not a PDF"
+
+
+@pytest.mark.parametrize("book", BOOKS)
+def test_the_rendered_pages_speak_of_each_finding_with_its_verdict(request, book):
+    """One source of truth, in the HTML a reader gets: every sentence marked as speaking of a finding
+    (data-finding / data-verdict on the executive page and the index) has that finding's verdict in the study's
+    results.json, and no headline of another verdict of the same claim appears anywhere in the report."""
+    import html as htmllib
+    import json
+    import re
+
+    from test_executive import _other_headlines, _claims
+
+    reports = request.getfixturevalue(f"{book}_reports")
+    claims = _claims()
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    seen = {}
+    for folder in sorted(p.parent for p in reports.glob("*/report.html")):
+        res = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        found = {f["id"]: f for f in res["findings"]}
+        page = (folder / "report.html").read_text(encoding="utf-8")
+        marks = re.findall(r'data-finding="([^"]+)" data-verdict="([^"]+)"', page)
+        assert marks, f"{folder.name}: the executive page marks no finding"
+        for fid, verdict in marks:
+            assert found[fid]["verdict"] == verdict, f"{folder.name}: the page speaks of {fid} as {verdict}"
+            seen.setdefault(fid, set()).add(verdict)
+        text = htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
+        text = re.sub(r"\s+", " ", text)
+        for f in res["findings"]:
+            for other in _other_headlines(claims[f["id"].split(":")[0]], f["verdict"]):
+                assert other not in text, f"{folder.name}: {f['id']} is {f['verdict']}, yet the report says {other!r}"
+    for fid, verdict in re.findall(r'data-finding="([^"]+)" data-verdict="([^"]+)"', index):
+        assert verdict in seen.get(fid, ()), f"the index speaks of {fid} as {verdict}, no report does"
