@@ -9,13 +9,25 @@ STAMP := $(VENV)/.installed
 DATA ?= data/sample
 OUT ?= reports
 
-.PHONY: setup study test lab lessons lock sample clean help chromium
+# The course: make lessons, make lab and make lab OUT=DIR use build/lessons (or OUT=DIR); make lesson uses build/class.
+COURSE_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/lessons)
+CLASS_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),build/class)
+LESSON_SOURCES := $(wildcard notebooks/lessons/[0-9][0-9]_*/lesson.ipynb) \
+	notebooks/lessons/README.md notebooks/lessons/course.yaml notebooks/lessons/build_course.py
+STUDENT_BUILT = $(COURSE_OUT)/student/.course.json
+
+.PHONY: setup study test lab lab-solutions lesson lessons lock sample clean help chromium
 
 help:
 	@echo "make study   run the main job on the bundled sample (sets up .venv first)"
 	@echo "make test    run the whole test suite (sets up .venv first)"
-	@echo "make lab     open JupyterLab at notebooks/ with csresearch importable"
-	@echo "make lessons build the course: student copies and offline HTML in build/lessons/"
+	@echo "make lab     for learners: JupyterLab on the student copies of the lessons (build/lessons/student/,"
+	@echo "             no solutions; built or refreshed first when the lessons are newer)"
+	@echo "make lab-solutions  for educators: JupyterLab on the lessons with their solutions (notebooks/lessons/)"
+	@echo "             both take LAB_ARGS=\"--no-browser --port=8899\"; make lab OUT=DIR serves DIR/student/"
+	@echo "make lessons [OUT=DIR]  build the course: student copies and offline HTML in build/lessons/ (or DIR)"
+	@echo "make lesson N=3 [SEED=7] [SEGMENT=smb|mid_market|enterprise|all] [N_ACCOUNTS=3000] [OUT=DIR]"
+	@echo "             run lesson N on a class's own data; writes the executed notebook + HTML to build/class/ (or DIR)"
 	@echo "make sample  regenerate data/sample from its fixed seed"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
@@ -46,13 +58,35 @@ chromium:
 	    || echo "warning: could not install chromium; the report-rendering test will be skipped"; \
 	else echo "warning: chromium is missing and this is not root; the report-rendering test will be skipped"; fi
 
-# LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
-lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+# JupyterLab from the locked environment. LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
+lab_at = $(BIN)/jupyter lab --ServerApp.root_dir=$(1) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# For learners: the student copies (no outputs, no solutions), built when missing or older than the lessons.
+lab: $(STAMP) $(STUDENT_BUILT)
+	$(call lab_at,$(COURSE_OUT)/student)
+
+# For educators: the lessons themselves, solutions and outputs included.
+lab-solutions: $(STAMP)
+	$(call lab_at,notebooks/lessons)
+
+# Only the student copies (seconds; copies a learner has worked in are kept). The manifest is the stamp.
+$(STUDENT_BUILT): $(LESSON_SOURCES) | $(STAMP)
+	$(BIN)/python notebooks/lessons/build_course.py student --out $(COURSE_OUT)
 
 # The course: student copies (no outputs, no solutions) and an offline HTML rendering with a contents page.
 lessons: $(STAMP)
-	$(BIN)/python notebooks/lessons/build_course.py all
+	$(BIN)/python notebooks/lessons/build_course.py all --out $(COURSE_OUT)
+
+# One lesson on other data, for a class: make lesson N=3 SEED=7 SEGMENT=smb [N_ACCOUNTS=...] [OUT=DIR].
+# The same without make: .venv/bin/papermill notebooks/lessons/03_*/lesson.ipynb out.ipynb -p seed 7 -p segment smb
+ifneq ($(filter lesson,$(MAKECMDGOALS)),)
+ifeq ($(filter $(N),1 2 3 4 5 6 7 8 9),)
+$(error make lesson: N must be a lesson number from 1 to 9 (got "$(N)"), e.g. make lesson N=3 SEED=7 SEGMENT=smb)
+endif
+endif
+lesson: $(STAMP)
+	$(BIN)/python notebooks/lessons/build_course.py run $(N) --out $(CLASS_OUT) $(if $(SEED),-p seed $(SEED)) \
+	  $(if $(SEGMENT),-p segment $(SEGMENT)) $(if $(N_ACCOUNTS),-p n_accounts $(N_ACCOUNTS))
 
 sample: $(STAMP)
 	$(BIN)/python data/make_sample.py
