@@ -2,8 +2,10 @@
 
 nbval (``pytest --nbval notebooks/lessons``) re-runs every lesson and compares its outputs; these tests check what
 nbval does not: each lesson has learning goals, a parameters cell, exercises with a solution and a check, a summary,
-stored outputs from kernel python3, short cells; the student copies and the HTML course are built correctly; and a
-lesson runs with another seed and segment.
+stored outputs from kernel python3, short cells, and a complete entry in course.yaml (minutes, prerequisites, idea);
+the course index is current with course.yaml; the student copies (and their README, which leaves out the educators'
+section) and the HTML course are built correctly, and a rebuild keeps what a learner changed; a student copy runs
+from its own folder; and a lesson runs with another seed and segment.
 """
 from __future__ import annotations
 
@@ -139,14 +141,62 @@ def test_student_copy_has_no_solutions_and_no_outputs(lesson):
     assert nb.cells[0].source == student.cells[0].source  # the lesson itself is untouched
 
 
+def test_course_yaml_has_a_complete_entry_for_every_lesson_folder():
+    course = _build_course()
+    plan = course.course_plan(LESSONS)  # stops, naming the folder, if an entry is missing or incomplete
+    assert set(plan) == {p.parent.name for p in LESSONS}
+    for path in LESSONS:
+        entry, number = plan[path.parent.name], int(path.parent.name[:2])
+        assert 10 <= entry["minutes"] <= 180, f"{path.parent.name}: minutes to teach, not to run"
+        earlier = [x for x in entry["prerequisites"] if isinstance(x, int)]
+        assert all(1 <= x < number for x in earlier), f"{path.parent.name}: prerequisites are earlier lessons"
+        assert entry["idea"].strip()
+    assert "09_business_functions" in course.yaml.safe_load(course.COURSE.read_text())["lessons"]
+
+
+def test_course_plan_skips_missing_folders_and_names_a_lesson_without_an_entry(tmp_path):
+    course = _build_course()
+    plan = tmp_path / "course.yaml"
+    plan.write_text(f"lessons:\n  {LESSONS[0].parent.name}: {{minutes: 30, prerequisites: [], idea: one idea}}\n"
+                    "  99_not_written_yet: {minutes: 40, prerequisites: [2], idea: later}\n")
+    assert list(course.course_plan(LESSONS[:1], plan)) == [LESSONS[0].parent.name]
+    with pytest.raises(SystemExit, match=LESSONS[1].parent.name):
+        course.course_plan(LESSONS[:2], plan)
+    plan.write_text(f"lessons:\n  {LESSONS[0].parent.name}: {{minutes: 30, idea: one idea}}\n")
+    with pytest.raises(SystemExit, match=f"{LESSONS[0].parent.name}.*prerequisites"):
+        course.course_plan(LESSONS[:1], plan)
+
+
+def test_course_index_lists_every_lesson_with_its_minutes_and_prerequisites():
+    course = _build_course()
+    readme = (LESSONS_DIR / "README.md").read_text(encoding="utf-8")
+    assert course.with_table(readme, course.index_table(LESSONS)) == readme, \
+        "README.md is out of date with course.yaml: run `.venv/bin/python notebooks/lessons/build_course.py index`"
+    plan = course.course_plan(LESSONS)
+    for path in LESSONS:
+        row = next(line for line in readme.splitlines() if f"({path.parent.name}/lesson.ipynb) |" in line)
+        assert f"| {plan[path.parent.name]['minutes']} |" in row and plan[path.parent.name]["idea"] in row
+    assert "## For educators" in readme  # the index keeps the educators' section; the student README drops it
+
+
 def test_build_writes_student_copies_and_an_offline_html_course(tmp_path):
     course = _build_course()
     students = course.build_student(LESSONS, tmp_path)
     assert [p.parent.name for p in students] == [p.parent.name for p in LESSONS]
+    readme = (tmp_path / "student" / "README.md").read_text(encoding="utf-8")
+    assert "## For learners" in readme and "make lab" in readme
+    assert not re.search(r"educator|author|solution|exercises\.py|<!--", readme, re.I), \
+        "the learners' README says nothing of the educators' notes or where the solutions are"
+    plan = course.course_plan(LESSONS)
+    for path in LESSONS:
+        assert f"({path.parent.name}/lesson.ipynb)" in readme and plan[path.parent.name]["idea"] in readme
     pages = course.build_html(LESSONS, tmp_path)
     index = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
     for path in LESSONS:
         assert f'href="{path.parent.name}.html"' in index
+        assert f"about {plan[path.parent.name]['minutes']} minutes to teach" in index
+    assert index.count('class="prerequisites"') == len(LESSONS)
+    assert "make lab-solutions" in index and ".venv/bin/papermill" in index
     for page in pages:
         body = page.read_text(encoding="utf-8")
         assert not course.EXTERNAL.search(body), f"{page.name} loads something from the network"
@@ -155,6 +205,45 @@ def test_build_writes_student_copies_and_an_offline_html_course(tmp_path):
     assert "celltag_solution" in lesson_page and "Course contents" in lesson_page
     assert 'lesson.ipynb"' not in lesson_page  # links between lessons point at the HTML pages
     assert "data:image/png;base64," in lesson_page
+
+
+def test_student_rebuild_keeps_a_copy_the_learner_worked_in(tmp_path, capsys):
+    course = _build_course()
+    first, second = course.build_student(LESSONS[:2], tmp_path)
+    nb = _read(first)
+    nb.cells[0].source += "\n\nmy notes"
+    nbformat.write(nb, str(first))
+    mine = first.read_bytes()
+    assert course.build_student(LESSONS[:2], tmp_path) == [second]  # the learner's copy is not current: kept
+    assert first.read_bytes() == mine and "kept" in capsys.readouterr().err
+    second.unlink()  # a deleted copy comes back
+    assert course.build_student(LESSONS[:2], tmp_path, force=True) == [first, second]
+    assert first.read_bytes() != mine and second.exists()
+
+
+def test_run_refuses_unknown_parameters_and_segments_before_running(tmp_path):
+    course = _build_course()
+    assert set(course.lesson_parameters(_read(LESSONS[0]))) == {"seed", "segment", "n_accounts"}
+    with pytest.raises(SystemExit, match="takes the parameters seed, segment, n_accounts"):
+        course.run_lesson(LESSONS[0], {"sede": 7}, tmp_path)
+    with pytest.raises(SystemExit, match="smb, mid_market, enterprise"):
+        course.run_lesson(LESSONS[0], {"segment": "retail"}, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_student_copy_runs_from_its_folder_and_its_checks_answer_politely(tmp_path):
+    """What a learner gets from `make lab`: every cell runs, placeholders included; the checks say "not yet"."""
+    from nbclient import NotebookClient
+
+    [copy] = _build_course().build_student(LESSONS[:1], tmp_path)
+    nb = _read(copy)
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(copy.parent)}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    checks = [c for c in code if re.search(r"\bcheck_\w+\(", c.source)]
+    shown = ["".join(_text(o) for o in c.outputs) for c in checks]
+    assert checks and all(t.strip() and not t.startswith("✔ Correct") for t in shown), shown
 
 
 @pytest.mark.slow
