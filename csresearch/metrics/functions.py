@@ -88,11 +88,11 @@ PREFERRED: dict[tuple[str, str], str] = {
 
 #: Columns of :func:`by_function`, in order.
 COLUMNS = ("function", "team", "objective", "customer_team", "goldilocks", "goldilocks_why", "papa", "papa_from",
-           "papa_why", "mama", "mama_from", "mama_why")
+           "papa_why", "mama", "mama_from", "mama_why", "borrowed")
 
 _WHY = {
     "goldilocks": "An outcome the team itself is after, countable before and after adoption, that the product can move.",
-    "papa": "A result of the whole company: too broad for one product to claim a change in it.",
+    "papa": "A result of the whole company, moved by every team and by the market: too broad for one product to claim.",
     "vendor_owned": "The vendor's own number: it describes the vendor's product or success, never the team's objective.",
     "activity": "Work done in the tool: easy to count, but not the result the team is after.",
     "output": "What the tool produces: easy to count, but not the result the team is after.",
@@ -146,7 +146,8 @@ def by_function(catalog: pd.DataFrame) -> pd.DataFrame:
       catalog has none to offer (the ``*_why`` column then says so and why);
     * ``papa_from``, ``mama_from``: the function the catalog files that metric under (another function's when it
       is borrowed, see :data:`SERVES` and :data:`BORROWED_MAMA`);
-    * ``*_why``: the reason, in one or two sentences.
+    * ``*_why``: the reason, in one or two sentences;
+    * ``borrowed``: which of ``papa`` and ``mama`` come from another function (``"papa, mama"``, ``"papa"``, ``""``).
 
     A function missing from :data:`FUNCTION_OBJECTIVES` (a catalog of your own) gets an objective that says so.
     """
@@ -208,13 +209,15 @@ def by_function(catalog: pd.DataFrame) -> pd.DataFrame:
                 rec.update(mama=None, mama_from=None,
                            mama_why=f"None in the catalog for {words}: any count of work done in the tool, or any "
                                     "vendor usage number, would be its Mama Bear.")
+        rec["borrowed"] = ", ".join(b for b in ("papa", "mama") if rec[f"{b}_from"] not in (None, function))
         out.append(rec)
     return pd.DataFrame(out, columns=list(COLUMNS))
 
 
 def goals_by_function(goals: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """The goals customers set (a ``goals`` table of the data contract), counted by the function and verdict of their
-    metric in ``catalog``: columns ``function``, ``metric``, ``verdict``, ``goals``, ``accounts``; one row per metric,
+    metric in ``catalog``: columns ``function``, ``metric``, ``verdict``, ``goals`` (goals set on that metric) and
+    ``accounts`` (accounts with at least one of them); one row per metric,
     sorted by function and then by number of goals (most first). A goal whose metric is not in the catalog gets
     function and verdict ``not in catalog``."""
     classified = catalog if "verdict" in catalog.columns else classify_definition(catalog)
