@@ -73,13 +73,35 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         print(f"csresearch classify: error: {exc}", file=sys.stderr)
         return 2
     classified = classify_definition(catalog)
+    wanted = _functions_wanted(args.function)
+    known = list(dict.fromkeys(f for f in classified["function"] if isinstance(f, str) and f))
+    if args.function is not None and not wanted:
+        print(f"csresearch classify: error: --function needs a function name; the functions in the catalog are: "
+              f"{', '.join(known) or '(none)'}", file=sys.stderr)
+        return 2
+    if wanted:
+        unknown = [f for f in wanted if f not in known]
+        if unknown:
+            print(f"csresearch classify: error: unknown function{'s' if len(unknown) != 1 else ''} "
+                  f"{', '.join(repr(f) for f in unknown)}; the functions in the catalog are: {', '.join(known) or '(none)'}",
+                  file=sys.stderr)
+            return 2
+        classified = classified[classified["function"].isin(wanted)]
     if args.json:
         print(render_json(classified))
     else:
         print(f"catalog: {catalog.attrs.get('source', args.catalog)}")
+        if wanted:
+            print(f"function{'s' if len(wanted) != 1 else ''}: {', '.join(wanted)}")
         print()
         print(render_table(classified, width=shutil.get_terminal_size((120, 24)).columns))
     return 0
+
+
+def _functions_wanted(given: list[str] | None) -> list[str]:
+    """``--function sales --function hr,finance`` -> ``['sales', 'hr', 'finance']`` (each once, in the order given)."""
+    names = [part.strip() for value in given or [] for part in value.split(",")]
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
@@ -176,11 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "definition: papa (too broad), mama (too narrow: product activity, output or a "
                                    "vendor metric), goldilocks (a countable customer outcome) or needs_proxy (a "
                                    "customer objective that cannot be counted). Exit 2 with every problem listed "
-                                   "when the catalog is missing or malformed. Only reads the catalog.")
+                                   "when the catalog is missing or malformed. Each metric's business function is "
+                                   "shown; --function keeps the metrics of some functions only. Only reads the catalog.")
     c.add_argument("catalog", nargs="?", default=None, metavar="CATALOG",
                    help="a metrics.yaml file, or a data folder containing one (default: the bundled catalog)")
     c.add_argument("--json", action="store_true",
                    help="print a JSON list (metric, definition fields, verdict, rule, rationale) instead of a table")
+    c.add_argument("--function", action="append", metavar="NAME[,NAME...]",
+                   help="only the metrics of these business functions (repeatable or comma-separated, e.g. "
+                        "--function sales,hr); an unknown function exits 2 and lists the catalog's functions")
     c.set_defaults(func=_cmd_classify)
     return parser
 

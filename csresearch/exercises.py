@@ -575,3 +575,140 @@ def check_sample_size(answer: Any, base_churn: float, reduction: float, *, alpha
                 (float(row["n_total_proportions"]), "that is the two-proportions answer; use the log-rank column."),
                 (float(row["n_per_arm_control"]), "that is one arm of the two-proportions design.")]
     return _check_number(answer, expected, what="the number of accounts", rel=0.002, abs_=1.0, mistakes=mistakes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# lesson 9: KPIs by business function
+# (a section of its own, appended: the checks above belong to lessons 1-8)
+# ---------------------------------------------------------------------------------------------------------
+#: The customer of lesson 9's exercise, in one sentence.
+FUNCTION_EXERCISE_STORY = ("A recruiting team buys your applicant-tracking product. Its head puts the objective in "
+                           "one sentence: \"fill roles faster without lowering quality.\"")
+
+#: The business function of that team in the bundled catalog.
+FUNCTION_EXERCISE_FUNCTION = "hr"
+
+#: Candidate KPIs for the recruiting team, defined as catalog entries (none is in the bundled catalog), each with the
+#: question the check asks when the candidate is put in the wrong place.
+FUNCTION_CANDIDATES: dict[str, dict[str, Any]] = {
+    "recruiter_logins": {
+        "description": "Sign-ins of the customer's recruiters to the applicant-tracking product per month.",
+        "owner": "vendor", "level": "activity", "countable": True, "unit": "logins per month", "function": "product",
+        "question": "recruiter_logins is something people do in the product: whose success is that?"},
+    "days_to_quality_hire": {
+        "description": "Median days from opening a role to an accepted offer, counting only hires who pass their "
+                       "six-month review.",
+        "owner": "customer", "level": "outcome", "countable": True, "unit": "days", "function": "hr",
+        "question": "days_to_quality_hire: who owns it, is it work in the tool or a result the team is after, "
+                    "and can it be counted?"},
+    "company_profit_per_employee": {
+        "description": "The whole company's profit divided by its headcount, per year.",
+        "owner": "customer", "level": "business_result", "countable": True, "unit": "USD per employee",
+        "function": "finance",
+        "question": "company_profit_per_employee is a result of the whole company: could a recruiting tool credibly "
+                    "claim a change in it?"},
+    "interviews_scheduled": {
+        "description": "Interviews the recruiters book through the product's calendar each week.",
+        "owner": "customer", "level": "activity", "countable": True, "unit": "interviews per week", "function": "hr",
+        "question": "interviews_scheduled counts work done in the tool: is an interview booked a role filled?"},
+    "candidate_experience": {
+        "description": "How candidates feel about the way they were treated during hiring.",
+        "owner": "customer", "level": "outcome", "countable": False, "unit": "", "function": "hr",
+        "question": "candidate_experience is a real objective, but can it be counted as stated?"},
+}
+#: The slots of the answer: the function and one candidate per bear.
+FUNCTION_SLOTS = ("function", "goldilocks", "papa", "mama")
+_SLOT_WORDS = {"goldilocks": "Goldilocks", "papa": "Papa Bear", "mama": "Mama Bear"}
+
+
+def function_candidates() -> pd.DataFrame:
+    """Lesson 9's candidate KPIs as a catalog-shaped table (without verdicts)."""
+    return pd.DataFrame([{"name": n, **{k: v for k, v in d.items() if k != "question"}}
+                         for n, d in FUNCTION_CANDIDATES.items()])[
+        ["name", "owner", "level", "countable", "unit", "description"]]
+
+
+def _candidate_verdict(name: str) -> str:
+    definition = {k: v for k, v in FUNCTION_CANDIDATES[name].items() if k != "question"}
+    return classify_metric(name, **definition)["verdict"]
+
+
+def check_function_kpis(answer: Mapping[str, Any], catalog: str | Path | None = None) -> Feedback:
+    """Lesson 9: ``{"function": ..., "goldilocks": ..., "papa": ..., "mama": ...}`` for the recruiting team of
+    :data:`FUNCTION_EXERCISE_STORY`: its business function (one of the catalog's) and, from
+    :data:`FUNCTION_CANDIDATES`, a candidate of each bear, as :func:`classify_metric` classifies it. A wrong slot gets
+    the question to ask of the candidate given, never the right candidate."""
+    from .metrics.functions import functions_of
+
+    if _unanswered(answer):
+        return _NOT_ANSWERED
+    if not isinstance(answer, Mapping):
+        return _wrong("give a dict with the keys " + ", ".join(FUNCTION_SLOTS) + ".")
+    extra = [k for k in answer if k not in FUNCTION_SLOTS]
+    if extra:
+        return _wrong(f"unexpected key {', '.join(map(repr, extra))}; the keys are {', '.join(FUNCTION_SLOTS)}.")
+    given = {k: answer.get(k, ...) for k in FUNCTION_SLOTS}
+    if all(_unanswered(v) for v in given.values()):
+        return _NOT_ANSWERED
+    lines, todo = [], [k for k, v in given.items() if _unanswered(v)]
+    functions = functions_of(load_catalog(catalog))
+    f = given["function"]
+    if not _unanswered(f):
+        if f not in functions:
+            lines.append(f"function: {f!r} is not a function of the catalog ({', '.join(functions)}).")
+        elif f != FUNCTION_EXERCISE_FUNCTION:
+            lines.append(f"function: not {f}; which team in the by-function table is after filling roles?")
+    picks = [v for k, v in given.items() if k != "function" and not _unanswered(v)]
+    twice = sorted({p for p in picks if isinstance(p, str) and picks.count(p) > 1})
+    if twice:
+        lines.append(f"{', '.join(twice)} is given for more than one bear; each bear needs a candidate of its own.")
+    for slot in ("goldilocks", "papa", "mama"):
+        pick = given[slot]
+        if _unanswered(pick) or pick in twice:
+            continue
+        if pick not in FUNCTION_CANDIDATES:
+            lines.append(f"{slot}: {pick!r} is not one of the candidates ({', '.join(FUNCTION_CANDIDATES)}).")
+        elif _candidate_verdict(pick) != slot:
+            lines.append(f"{slot}: not {pick} as the {_SLOT_WORDS[slot]}. "
+                         f"{FUNCTION_CANDIDATES[pick]['question']}")
+    if lines:
+        return _wrong("\n  ".join(["look again:"] + lines) + (f"\n  Still to answer: {', '.join(todo)}." if todo else ""))
+    if todo:
+        return Feedback(False, f"✔ So far so good, but still to answer: {', '.join(todo)}.")
+    return _correct("The team's own countable outcome is the KPI to agree on; the company result is what it serves, "
+                    "and the product's activity only shows the tool is used.")
+
+
+def check_vendor_functions(answer: Any, catalog: str | Path | None = None) -> Feedback:
+    """Lesson 9: which business functions of the catalog have no Goldilocks KPI because every one of their metrics is
+    the vendor's own? ``answer`` is a list (or set) of function names."""
+    from .metrics.functions import functions_of
+
+    if _unanswered(answer):
+        return _NOT_ANSWERED
+    if isinstance(answer, str):
+        answer = [answer]
+    if not isinstance(answer, (list, tuple, set, frozenset)) or not all(isinstance(a, str) for a in answer):
+        return _wrong("give a list of function names, e.g. ['sales'].")
+    cat = load_catalog(catalog)
+    functions = functions_of(cat)
+    unknown = [a for a in answer if a not in functions]
+    if unknown:
+        return _wrong(f"not a function of the catalog: {', '.join(unknown)} (the functions: {', '.join(functions)}).")
+    with_function = cat[cat["function"].notna()]
+    expected = {f for f in functions if (with_function.loc[with_function["function"] == f, "owner"] == "vendor").all()}
+    given = set(answer)
+    if given == expected:
+        return _correct("Their numbers describe the vendor: a customer's Goldilocks KPI lives in the function of the "
+                        "team that bought the product.")
+    hints = []
+    for f in sorted(given - expected):
+        hints.append(f"{f} has metrics its own customer team owns; look at the owner column of its metrics.")
+    if expected - given:
+        hints.append(f"{len(expected - given)} more function{'s have' if len(expected - given) != 1 else ' has'} "
+                     "only metrics owned by the vendor; look for the functions whose goldilocks column is empty.")
+    return _wrong("\n  ".join(["look again:"] + hints))
+
+
+__all__ += ["FUNCTION_EXERCISE_STORY", "FUNCTION_EXERCISE_FUNCTION", "FUNCTION_CANDIDATES", "FUNCTION_SLOTS",
+            "function_candidates", "check_function_kpis", "check_vendor_functions"]

@@ -11,7 +11,7 @@ from .catalog import FIELDS
 from .definition import VERDICTS
 
 #: (header, source column) of the text table; the rationale comes last and is wrapped.
-_COLUMNS = (("metric", "name"), ("owner", "owner"), ("level", "level"), ("countable", "countable"),
+_COLUMNS = (("metric", "name"), ("function", "function"), ("owner", "owner"), ("level", "level"), ("countable", "countable"),
             ("verdict", "verdict"))
 _GAP = "  "
 MIN_RATIONALE_WIDTH = 48
@@ -20,6 +20,8 @@ MIN_RATIONALE_WIDTH = 48
 def _cell(column: str, value: Any) -> str:
     if column == "countable":
         return "yes" if value else "no"
+    if column == "function":
+        return value if isinstance(value, str) and value else "-"
     return "" if value is None else str(value)
 
 
