@@ -488,8 +488,8 @@ def check_goodhart_growth(answer: Any, ds: "Dataset", *, segment: str | None = N
         hits = table[table["diverging"] & (table["metric"] == metric)]
         if len(hits) != 1:
             if hits.empty:
-                return Feedback(False, f"ℹ In this dataset {metric} diverges in no segment; pass segment= to check "
-                                       "the growth in one segment.")
+                return Feedback(False, f"ℹ In this dataset {metric} diverges in no segment, so the question has no "
+                                       "single answer; pass segment= to check the growth in one segment.")
             return Feedback(False, f"ℹ {metric} diverges in {len(hits)} segments of this dataset, so the question has "
                                    "no single answer; pass segment= to check one of them.")
         segment = hits["segment"].iloc[0]
