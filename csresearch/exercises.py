@@ -152,11 +152,6 @@ def say(text: str) -> None:
     display(Markdown(text))
 
 
-def signed_pct(value: float, digits: int = 0) -> str:
-    """``value`` (a share) as a signed percentage: ``+23%``, ``-4%``."""
-    return f"{100 * value:+.{digits}f}%"
-
-
 # ---------------------------------------------------------------------------------------------------------
 # expected values, computed once per dataset
 # ---------------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ notebooks hold them), and asserts on the executed notebook that
   the "not answered" and "not yet" feedback, and the phrases of :data:`DEGENERATE`;
 - nothing shown is an empty table or a sentence with a missing number (``nan``).
 
-The 24 runs (8 lessons x 3 pairs) are made once per session, two at a time; the whole test takes about
-six minutes on two cores.
+The 24 runs (8 lessons x 3 pairs) are made once per session, two at a time; the whole test takes three to four
+minutes on two cores (with other work running).
 """
 from __future__ import annotations
 
