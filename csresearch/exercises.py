@@ -142,6 +142,16 @@ def lesson_world(seed: int, n_accounts: int = 3000, segment: str | None = None, 
     return ds, truth
 
 
+def say(text: str) -> None:
+    """Show ``text`` (Markdown) as output of the running cell.
+
+    For lesson prose that states a number or a direction: the lesson computes the sentence from its data, so
+    it stays true for every seed and segment its parameters allow."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # expected values, computed once per dataset
 # ---------------------------------------------------------------------------------------------------------
@@ -472,6 +482,9 @@ def check_goodhart_growth(answer: Any, ds: "Dataset", *, segment: str | None = N
     if segment is None:
         hits = table[table["diverging"] & (table["metric"] == metric)]
         if len(hits) != 1:
+            if hits.empty:
+                return Feedback(False, f"ℹ In this dataset {metric} diverges in no segment, so the question has no "
+                                       "single answer; pass segment= to check the growth in one segment.")
             return Feedback(False, f"ℹ {metric} diverges in {len(hits)} segments of this dataset, so the question has "
                                    "no single answer; pass segment= to check one of them.")
         segment = hits["segment"].iloc[0]
