@@ -126,6 +126,17 @@ def test_breslow_baseline_is_the_brute_force_sum_over_risk_sets():
     assert at[2] == base.loc[base["stratum"] == "b", "cumhaz"].iloc[-1]
 
 
+def test_a_stratum_without_events_has_a_zero_baseline_and_an_unknown_one_is_an_error():
+    f = pd.DataFrame({"stop": [1.0, 2, 3, 4, 5, 6], "event": [1, 0, 1, 0, 0, 0], "s": ["a", "a", "a", "b", "b", "b"],
+                      "lp": 0.0})
+    base = breslow_baseline(f, "stop", "event", "lp", strata="s")
+    assert set(base["stratum"]) == {"a"} and base.attrs["strata"] == ["a", "b"]
+    at = cumulative_hazard_at(base, [2.5, 2.5, 9.0], ["a", "b", "b"])
+    assert at[0] > 0 and at[1] == 0.0 and at[2] == 0.0
+    with pytest.raises(ValueError, match="no baseline for stratum 'c'"):
+        cumulative_hazard_at(base, [1.0], ["c"])
+
+
 def _panel(n_acc=120, seed=1):
     """Monthly (start, stop] rows per account (strata, tied times and scores), with churn at the last row."""
     rng = np.random.default_rng(seed)

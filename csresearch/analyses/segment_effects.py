@@ -158,8 +158,12 @@ def run(ctx: "StudyContext") -> Result:
     if skipped:
         res.warnings.append("Left out of the segment comparison: " + "; ".join(skipped) + ".")
     verdict = "supported" if summary["q_p"] < ctx.alpha else "inconclusive"
+    sound = int(table["flag"].isna().sum())
+    # segments whose own estimates are below the data floors cannot show that segments differ
+    floor = (None if sound >= 2 else ("no segment meets" if sound == 0 else "only 1 segment meets")
+             + " the data floors on its own; at least 2 must, to compare segments")
     res.findings = [judge(CLAIM, estimate=summary["i2"], ci_low=None, ci_high=None, null=0.0, direction="above",
-                          level=ctx.level, verdict=verdict, method=summary["method"],
+                          level=ctx.level, verdict=verdict, method=summary["method"], reason=floor,
                           describe=lambda *_: {"p": p_text(summary["q_p"]), "i2": summary["i2"],
                                                "pooled_hr": summary["hr"],
                                                "pooled_ci": ctx.ci(summary["ci_low"], summary["ci_high"])}),
@@ -178,7 +182,10 @@ def run(ctx: "StudyContext") -> Result:
             "partially pooled: " + plots.describe_intervals(forest, "label", "hr", level=ctx.level)
             + f"; pooled across segments {summary['hr']:.2f}."))
     flagged = [r for r in rows if r["flag"]]
+    pooled_words = (f"Across segments the pooled hazard ratio is {summary['hr']:.2f} "
+                    f"({ctx.ci(summary['ci_low'], summary['ci_high'])})." if floor is None else
+                    f"The segments are not compared: {floor}; the chart shows their estimates for the record only.")
     res.text = " ".join(
-        [f"Across segments the pooled hazard ratio is {summary['hr']:.2f} ({ctx.ci(summary['ci_low'], summary['ci_high'])})."]
+        [pooled_words]
         + [f"The {r['segment']} estimate is not shown as a finding of its own: {r['flag']}." for r in flagged])
     return res

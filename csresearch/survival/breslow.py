@@ -63,7 +63,10 @@ def breslow_baseline(
     for k, label in enumerate(labels):
         m = codes == k
         parts.append(_baseline(t[m], None if e is None else e[m], d[m], s[m], label))
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    # every stratum fitted, events or not: a stratum without events has no rows, and its H0 is 0 throughout
+    out.attrs["strata"] = list(labels)
+    return out
 
 
 def _baseline(t, e, d, s, label) -> pd.DataFrame:
@@ -94,9 +97,12 @@ def cumulative_hazard_at(baseline: pd.DataFrame, times: Sequence[float] | np.nda
     codes, labels = pd.factorize(np.concatenate([b_lab, q_lab]), use_na_sentinel=False)
     cb, cq = codes[:len(b_lab)], codes[len(b_lab):]
     out = np.zeros(len(times))
+    fitted = set(baseline.attrs.get("strata", ()))
     for k in np.unique(cq):
         curve = cb == k
         if not curve.any():
+            if labels[k] in fitted:  # fitted, but no event in it: Breslow's H0 is 0 at every time
+                continue
             raise ValueError(f"cumulative_hazard_at: no baseline for stratum {labels[k]!r}")
         m = cq == k
         pos = np.searchsorted(baseline["time"].to_numpy()[curve], times[m], side="right")
