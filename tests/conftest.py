@@ -80,3 +80,17 @@ def folder_state(folder: Path) -> dict:
 def snapshot():
     """``snapshot(folder)`` -> comparable state of a folder (see folder_state)."""
     return folder_state
+
+
+@pytest.fixture(autouse=True)
+def _working_directory_is_kept():
+    """No test may leave the session in another working directory: later tests read paths relative to the
+    repository (a papermill run with ``cwd`` in a thread once did, and failed fifteen tests far from it)."""
+    import os
+
+    before = os.getcwd()
+    yield
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"the test changed the working directory to {after} and did not change it back")

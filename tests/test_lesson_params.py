@@ -53,16 +53,19 @@ def _text(output) -> str:
 
 
 def _run(lesson: str, seed: int, segment: str, out_dir: Path) -> tuple[Path | None, str | None, float]:
-    import papermill as pm
+    """One lesson run by papermill in a process of its own: papermill's ``cwd`` changes the working directory of
+    the process it runs in, so two runs in threads of this one would race and leave the test session elsewhere."""
+    import subprocess
+    import sys
 
     source = LESSONS_DIR / lesson / "lesson.ipynb"
     out = out_dir / f"{lesson}_{seed}_{segment}.ipynb"
     started = time.perf_counter()
-    try:
-        pm.execute_notebook(str(source), str(out), parameters={"seed": seed, "segment": segment},
-                            kernel_name="python3", cwd=str(source.parent), progress_bar=False)
-    except Exception as exc:  # reported by the test of this run, not by the whole session
-        return None, f"{type(exc).__name__}: {exc}"[:3000], time.perf_counter() - started
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(source), str(out), "-p", "seed", str(seed),
+                           "-p", "segment", segment, "--kernel", "python3", "--cwd", str(source.parent),
+                           "--no-progress-bar"], capture_output=True, text=True)
+    if proc.returncode != 0:  # reported by the test of this run, not by the whole session
+        return None, (proc.stderr or proc.stdout)[-3000:], time.perf_counter() - started
     return out, None, time.perf_counter() - started
 
 
