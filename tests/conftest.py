@@ -94,3 +94,25 @@ def _working_directory_is_kept():
     if after != before:
         os.chdir(before)
         pytest.fail(f"the test changed the working directory to {after} and did not change it back")
+
+
+# -- engines: one Spark session for the whole test run (starting one costs seconds) --------------------------
+@pytest.fixture(scope="session")
+def spark_con():
+    """An Ibis backend on the process's local Spark session; the test is skipped where Spark cannot run."""
+    from csresearch.engine import connect, spark_available
+
+    why = spark_available()
+    if why:
+        pytest.skip(why)
+    return connect("spark", spark_master="local[2]")
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def any_con(request):
+    """An Ibis backend on each engine in turn (DuckDB, then the shared Spark session)."""
+    from csresearch.engine import connect
+
+    if request.param == "spark":
+        return request.getfixturevalue("spark_con")
+    return connect("duckdb")

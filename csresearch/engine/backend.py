@@ -1,0 +1,83 @@
+"""Connections to the engines the heavy data work runs on (see :mod:`csresearch.engine`)."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from typing import Any
+
+#: the engines a study may run its data work on
+ENGINES = ("duckdb", "spark")
+
+_LOCK = threading.Lock()
+_SPARK: dict[str, Any] = {}
+
+
+class EngineError(RuntimeError):
+    """The chosen engine cannot run here; the message says what is missing and how to get it."""
+
+
+def spark_available() -> str | None:
+    """None when a local Spark session can start here, else why not (PySpark or Java missing)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return 'PySpark is not installed: pip install "csresearch[spark]"'
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        return "Java is missing: a local Spark session needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)"
+    return None
+
+
+def spark_session(master: str | None = None):
+    """The process's Spark session for ``master`` (``local[*]`` when None), started on first use and then reused.
+
+    ``sc://host:port`` connects to a Spark Connect server; anything else is a master URL for a classic session
+    (``local[2]``, ``spark://host:7077``, ``yarn``). Sessions run in UTC, so a month is the UTC calendar month as on
+    DuckDB; a local session keeps its shuffles to a few partitions (Spark's default of 200 is for clusters)."""
+    master = master or "local[*]"
+    with _LOCK:
+        if master in _SPARK:
+            return _SPARK[master]
+        if _SPARK:
+            raise EngineError(f"a Spark session for {next(iter(_SPARK))!r} is already running in this process; "
+                              f"one process drives one Spark application, so {master!r} cannot start beside it")
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineError('engine "spark" needs PySpark: pip install "csresearch[spark]"') from exc
+        if master.startswith("sc://"):
+            builder = SparkSession.builder.remote(master)
+        else:
+            why = spark_available() if master.startswith("local") else None
+            if why:
+                raise EngineError(f'engine "spark" ({master}): {why}')
+            builder = SparkSession.builder.master(master).appName("csresearch")
+            if master.startswith("local"):
+                cores = os.cpu_count() or 2
+                builder = (builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
+                           .config("spark.default.parallelism", str(max(2, 2 * cores)))
+                           .config("spark.ui.enabled", "false")
+                           .config("spark.driver.memory", os.environ.get("CSRESEARCH_SPARK_DRIVER_MEMORY", "2g")))
+        builder = (builder.config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+        session = builder.getOrCreate()
+        try:
+            session.sparkContext.setLogLevel("ERROR")
+        except Exception:  # Spark Connect sessions have no SparkContext
+            pass
+        _SPARK[master] = session
+        return session
+
+
+def connect(engine: str = "duckdb", *, spark_master: str | None = None, threads: int | None = None):
+    """An Ibis backend for ``engine`` (``"duckdb"`` or ``"spark"``): a new in-memory DuckDB (in UTC), or the
+    process's Spark session (:func:`spark_session`)."""
+    import ibis
+
+    if engine == "duckdb":
+        con = ibis.duckdb.connect(threads=threads) if threads else ibis.duckdb.connect()
+        con.raw_sql("SET TimeZone = 'UTC'")
+        return con
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(spark_master))
+    raise EngineError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
