@@ -16,7 +16,7 @@ LESSON_SOURCES := $(wildcard notebooks/lessons/[0-9][0-9]_*/lesson.ipynb) \
 	notebooks/lessons/README.md notebooks/lessons/course.yaml notebooks/lessons/build_course.py
 STUDENT_BUILT = $(COURSE_OUT)/student/.course.json
 
-.PHONY: setup study test lab lab-solutions lesson lessons lock sample clean help chromium
+.PHONY: setup study test lab lab-solutions lesson lessons lock sample clean help chromium java
 
 help:
 	@echo "make study   run the main job on the bundled sample (sets up .venv first)"
@@ -48,6 +48,7 @@ study: $(STAMP)
 
 test: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory chromium
+	@command -v java >/dev/null 2>&1 || test -n "$$JAVA_HOME" || $(MAKE) --no-print-directory java
 	$(BIN)/python -m pytest
 
 # Headless Chromium renders the reports in the test suite (Debian's package; needs root to install).
@@ -57,6 +58,14 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	    || echo "warning: could not install chromium; the report-rendering test will be skipped"; \
 	else echo "warning: chromium is missing and this is not root; the report-rendering test will be skipped"; fi
+
+# Java for the Spark tests' local session (PySpark 4 needs Java 17 or later; Debian's headless runtime).
+java:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing openjdk-17-jre-headless (Debian package) for the Spark tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
+	    || echo "warning: could not install Java; the Spark tests will be skipped"; \
+	else echo "warning: java is missing and this is not root; the Spark tests will be skipped"; fi
 
 # JupyterLab from the locked environment. LAB_ARGS passes options through, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 lab_at = $(BIN)/jupyter lab --ServerApp.root_dir=$(1) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
@@ -93,7 +102,7 @@ sample: $(STAMP)
 
 lock:
 	@test -x $(BIN)/pip-compile || $(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --strip-extras --extra lab --extra test --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --extra lab --extra test --extra spark --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info

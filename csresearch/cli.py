@@ -110,7 +110,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from .params import ParamsError
 
     try:
-        specs = studies.plan(args.params, data=args.data, segments=args.segments, sets=args.set or [])
+        sets = list(args.set or [])
+        if args.engine is not None:
+            sets.append(f"engine={args.engine}")
+        if args.spark_master is not None:
+            sets.append(f"spark_master={args.spark_master}")
+        specs = studies.plan(args.params, data=args.data, segments=args.segments, sets=sets)
         studies.check_data(specs)
     except ParamsError as exc:
         print(f"csresearch study: invalid parameters:\n{exc}", file=sys.stderr)
@@ -191,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one study per segment (all: every segment found plus an all-segments study)")
     s.add_argument("--workers", type=_workers, default=None, help="studies run at once, 1 or more (default: number of cores)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter for every study (repeatable)")
+    s.add_argument("--engine", choices=["duckdb", "spark"], default=None,
+                   help="where the panel is built and the large-panel models are fitted (default: the params' engine, "
+                        "duckdb); spark needs the csresearch[spark] extra")
+    s.add_argument("--spark-master", dest="spark_master", default=None, metavar="URL",
+                   help="with --engine spark: local[*] (default), a master URL (spark://host:7077, yarn) or a Spark "
+                        "Connect URL (sc://host:15002)")
     s.set_defaults(func=_cmd_study)
 
     c = sub.add_parser("classify", help="classify metrics as Papa Bear, Mama Bear, Goldilocks or needing a proxy",
