@@ -102,10 +102,86 @@ def child(kind: str, path: str) -> dict:
                                                      start_col="start", stop_col="stop", id_col="account")
                 out["coef"] = float(ctv.params_.iloc[0])
             out["rows"] = len(ep)
+    elif kind.startswith("engine_fit:"):
+        # the panel and the discrete-time model on an engine, reading the world's Parquet files itself: pandas never
+        # holds a table of the world (the driver's memory is what the engine sends back: a few k x k matrices)
+        out.update(_engine_fit(kind.split(":", 1)[1], Path(path)))
+        return out | {"hwm_gb": _hwm_gb()}
+    elif kind.startswith("equal:"):
+        out.update(_equality(Path(path), int(kind.split(":", 1)[1])))
+        return out | {"hwm_gb": _hwm_gb()}
     else:
         raise SystemExit(f"unknown kind {kind}")
     out["seconds"] = time.perf_counter() - t0
     out["hwm_gb"] = _hwm_gb()
+    return out
+
+
+def _engine_fit(engine: str, world: Path) -> dict:
+    """Build the panel on ``engine`` from the world's Parquet files, write it once to Parquet on the engine (so the
+    Newton passes scan columns instead of rebuilding it), and fit the discrete-time model of churn on attainment
+    (spline baseline, log-exposure offset, segment strata, SEs clustered by account) with every aggregate computed
+    by the engine."""
+    from csresearch.engine import connect
+    from csresearch.engine.discrete import fit_discrete
+    from csresearch.engine.panel import panel
+
+    con = connect(engine)
+    as_of = json.loads((world / "truth.json").read_text())["as_of"]
+    t0 = time.perf_counter()
+    expr = panel(con.read_parquet(str(world / "accounts.parquet")), as_of=as_of,
+                 goals=con.read_parquet(str(world / "goals.parquet")),
+                 progress=con.read_parquet(str(world / "goal_progress.parquet")))
+    expr = expr.filter(expr.attainment.notnull())
+    expr = expr.select("account_code", "segment", "event", "tenure_months", "attainment",
+                       exposure=(expr.stop - expr.start) / (365.25 / 12))
+    folder = Path(tempfile.mkdtemp(prefix=f"panel_{engine}_", dir=world.parent))
+    con.to_parquet(expr, str(folder / "panel.parquet") if engine == "duckdb" else str(folder / "panel"))
+    t_panel = time.perf_counter() - t0
+    table = con.read_parquet(str(folder / "panel.parquet") if engine == "duckdb" else str(folder / "panel" / "*.parquet"))
+    rows = int(con.execute(table.count()))
+    t1 = time.perf_counter()
+    fit = fit_discrete(table, "event", ["attainment"], "tenure_months", strata="segment", cluster="account_code",
+                       exposure="exposure", con=con)
+    t_fit = time.perf_counter() - t1
+    shutil.rmtree(folder, ignore_errors=True)
+    row = fit.summary.loc["attainment"]
+    return {"rows": rows, "panel_seconds": t_panel, "fit_seconds": t_fit, "seconds": t_panel + t_fit,
+            "hr": float(row["hr"]), "ci": [float(row["ci_low"]), float(row["ci_high"])],
+            "iterations": fit.info.get("iterations"), "events": int(fit.n_events)}
+
+
+def _equality(folder: Path, cox_max_rows: int) -> dict:
+    """The panel of a data folder on DuckDB and on Spark (row counts, column sums), and the study's headline effect
+    on each engine with ``cox_max_rows`` (0: the discrete-time model, fitted by the engine)."""
+    from csresearch.context import StudyContext
+    from csresearch.analyses import attainment_effect
+    from csresearch.data import load
+    from csresearch import params as P
+
+    ds = load(folder)
+    out: dict = {"accounts": int(len(ds.accounts))}
+    effects = {}
+    for engine in ("duckdb", "spark"):
+        p = P.validate({"data_dir": str(folder), "engine": engine, "cox_max_rows": cox_max_rows}, "bench")
+        t0 = time.perf_counter()
+        ctx = StudyContext.build(p, ds=ds)
+        panel = ctx.panel
+        sums = {c: float(panel[c].sum()) for c in panel.columns if pd.api.types.is_numeric_dtype(panel[c])}
+        out[f"{engine}_panel_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rec = attainment_effect.run(ctx).record["attainment_effect"]
+        out[f"{engine}_effect_seconds"] = time.perf_counter() - t0
+        effects[engine] = {k: rec[k] for k in ("time_varying", "usage_adjusted") if rec.get(k) and rec[k].get("hr")}
+        out[f"{engine}_rows"], out[f"{engine}_sums"] = int(len(panel)), sums
+    out["rows_equal"] = out["duckdb_rows"] == out["spark_rows"]
+    out["max_rel_sum_diff"] = max(abs(out["duckdb_sums"][c] - out["spark_sums"][c]) / max(1.0, abs(out["duckdb_sums"][c]))
+                                  for c in out["duckdb_sums"])
+    diffs = [abs(effects["duckdb"][m][k] - effects["spark"][m][k]) for m in effects["duckdb"]
+             for k in ("hr", "ci_low", "ci_high")]
+    out["effects"] = effects
+    out["max_hr_ci_diff"] = max(diffs) if diffs else None
+    out["method"] = next(iter(effects["duckdb"].values()), {}).get("method")
     return out
 
 
@@ -139,24 +215,33 @@ def _hwm_gb() -> float:
 
 def _tree_rss_gb(root: int) -> float:
     """Resident memory of a process and all its descendants (a study runs its notebooks in kernels)."""
+    return sum(_tree_rss_split(root).values())
+
+
+def _tree_rss_split(root: int) -> dict[str, float]:
+    """Resident memory (GB) of a process tree, split into the JVM (``java``: a Spark session's driver JVM) and
+    everything else (Python: the command, its kernels)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    name: dict[int, str] = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                head, tail = f.read().rsplit(")", 1)
+            fields = tail.split()
             children.setdefault(int(fields[1]), []).append(int(d))
             rss[int(d)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            name[int(d)] = head.split("(", 1)[1]
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root]
+    out, todo = {"python": 0.0, "java": 0.0}, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        out["java" if name.get(pid) == "java" else "python"] += rss.get(pid, 0) / 2**30
         todo.extend(children.get(pid, []))
-    return total / 2**30
+    return out
 
 
 def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
@@ -164,8 +249,11 @@ def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         t0, peak, killed = time.perf_counter(), 0.0, False
+        parts = {"python": 0.0, "java": 0.0}
         while proc.poll() is None:
-            peak = max(peak, _tree_rss_gb(proc.pid))
+            split = _tree_rss_split(proc.pid)
+            parts = {k: max(parts[k], v) for k, v in split.items()}
+            peak = max(peak, sum(split.values()))
             if peak > rss_limit_gb and not killed:
                 subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
                 proc.kill()
@@ -173,8 +261,9 @@ def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
             time.sleep(0.2)
         log.seek(0)
         output = log.read()
-    return {"seconds": time.perf_counter() - t0, "peak_gb": peak, "returncode": proc.returncode,
-            "stopped": killed, "tail": output.strip().splitlines()[-3:] if output.strip() else []}
+    return {"seconds": time.perf_counter() - t0, "peak_gb": peak, "python_gb": parts["python"],
+            "java_gb": parts["java"], "returncode": proc.returncode, "stopped": killed,
+            "result": next((json.loads(line) for line in reversed(output.splitlines()) if line.startswith("{")), None), "tail": output.strip().splitlines()[-3:] if output.strip() else []}
 
 
 def measure(kind: str, path: Path, rss_limit_gb: float) -> dict:
