@@ -14,7 +14,7 @@ from . import __version__
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .world import WorldConfig, generate, simulate, write, write_events
+    from .world import BLOCK_ACCOUNTS, WorldConfig, generate_world
 
     for name, value in (("--attainment-hr", args.attainment_hr), ("--engagement-hr", args.engagement_hr)):
         if not (value > 0 and math.isfinite(value)):
@@ -24,21 +24,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                          log_hr_attainment=math.log(args.attainment_hr), log_hr_engagement=math.log(args.engagement_hr))
     out = Path(args.out)
     n_events = args.events_per_account_month
-    if n_events is None:
-        truth = generate(config, out, fmt=args.format, overwrite=args.force)
-    else:
-        if not n_events > 0:
-            raise ValueError("--events-per-account-month must be greater than 0")
-        if out.exists() and not args.force and (out / "events").exists():
-            raise FileExistsError(f"{out} already holds events/; use --force to replace them")
-        tables, truth = simulate(config)
-        write(tables, truth, out, fmt=args.format, overwrite=args.force)
-        ev = write_events(tables, out, n_events, seed=args.seed, as_of=truth["as_of"])
-        del tables
+    # streamed a block of accounts at a time: memory is bounded by one block whatever --accounts
+    result = generate_world(config, out, fmt=args.format, overwrite=args.force, events_per_account_month=n_events,
+                            block_accounts=BLOCK_ACCOUNTS if args.block_accounts is None else args.block_accounts)
+    truth, ev = result.truth, result.events
     r = truth["realised"]
     print(f"wrote {out}/ ({args.format}): {r['n_accounts']} accounts, {r['n_churned']} churned, "
           f"{r['n_goals']} goals, {r['n_goal_progress']} progress rows, {r['n_usage']} usage rows; "
-          f"truth in {out / 'truth.json'}")
+          f"truth in {out / 'truth.json'}"
+          + (f" ({truth['blocks']['n_blocks']} blocks of accounts)" if "blocks" in truth else ""))
     if n_events is not None:
         print(f"wrote {out / 'events'}/: {ev['events']:,} events in {ev['parts']} Parquet parts "
               f"({ev['scale']:.6g} events per unit of active_users/logins/reports_created; usage.{args.format} "
@@ -175,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write raw events (events/part-*.parquet) averaging N per account-month: session, "
                         "login and report_created, whose monthly counts follow active_users, logins and "
                         "reports_created (default: no events). usage is still written and wins in validate")
+    g.add_argument("--block-accounts", dest="block_accounts", type=int, default=None, metavar="K",
+                   help="simulate and write the world K accounts at a time, so memory stays bounded by one block "
+                        "(default 100000; a world of at most K accounts is one block, the same world as ever; "
+                        "a larger one draws each block from its own seeded stream, so K is part of its arguments)")
     g.add_argument("--force", action="store_true", help="replace the contract files of an existing folder")
     g.set_defaults(func=_cmd_generate)
 
