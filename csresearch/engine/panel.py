@@ -1,0 +1,399 @@
+"""The account-month panel and monthly usage as Ibis expressions: one definition, run on DuckDB or Spark.
+
+:func:`panel` is :func:`csresearch.attainment.episodes` and :func:`monthly_usage` is the sparse
+:func:`csresearch.data.events.aggregate`, written as relational expressions so that the engine that runs them is the
+caller's choice (``con.execute(expr)`` with a backend from :func:`csresearch.engine.connect`). Nothing here is
+engine-specific: only Ibis operations both backends compile (integer month numbers, ``ibis.date``, ``epoch_days``,
+``ibis.range`` + ``unnest``, equi-joins, one cumulative ``max`` window), so the two engines cannot drift apart.
+
+How the pieces are formulated (each the relational reading of the numpy code in :mod:`csresearch.attainment`):
+
+* **Month rows**: a month is the integer ``year * 12 + month - 1``; each account's life is a range of those numbers,
+  unnested into one row per month, and dates come back with ``ibis.date(y, m, 1)``. Tenure is a difference of
+  ``epoch_days``.
+* **Attainment** (a goal's latest measurement on or before the reference day ``period_start - lag_days``): an as-of
+  join written as a window, not as a range join. The (row, goal set by then) pairs and the goal's measurements go
+  into one stream per goal ordered by day, measurements before queries of the same day; a cumulative ``max`` of the
+  measurements' sequence numbers gives each query the number of its latest measurement, and an equi-join on
+  (goal, number) its value. Measurements are numbered by (day, input position), so of two on one day the later row
+  of the progress table wins, as in the numpy code (a stable sort, then the last key at or before the day).
+  Equi-joins and one sort per goal: the work grows with rows + measurements, not with their product.
+* **Usage** (the latest usage period of the account that began before the row's calendar month, at most 45 days
+  before it): such a period can only be in the previous two calendar months, so each period is offered to the rows
+  of the next two months by an equi-join on (account, month number), and the latest one within 45 days is kept.
+* **Usage from raw events** (``events=``): what ``load`` does with an events folder (a dense grid, 0 for a silent
+  month, from the account's start month to the month of its churn or ``as_of``) followed by ``episodes``' usage
+  rule reduces to: the number of events of each type in the previous calendar month, NaN for the account's first
+  month. The counts are grouped once per (account, month, type); the dense grid is never built.
+
+Inputs are Ibis tables; :func:`table` makes one from a pandas frame (a memtable, which both engines accept) and adds
+the frame's row positions as ``_row``, which is how "the position in the accounts table" (``account_code``) and
+"the later of two measurements on one day" are known to an engine whose tables have no row order.
+:func:`collect` executes a panel and gives exactly the frame ``episodes`` gives (dtypes, row order, index).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from ..data import Dataset
+
+__all__ = ["ROW", "collect", "inputs", "monthly_usage", "panel", "read_events", "table"]
+
+#: the column :func:`table` adds: the row's position in its frame (0-based)
+ROW = "_row"
+
+#: ``tenure_months = start / DAYS_PER_MONTH`` (as in :mod:`csresearch.attainment`)
+DAYS_PER_MONTH = 365.25 / 12
+
+#: measurement keys are ``day * _POS_SPAN + position`` (positions below 2**32 rows)
+_POS_SPAN = 1 << 32
+
+#: a usage period counts for a row when it began at most this many days before the row's calendar month
+USAGE_MAX_AGE_DAYS = 45
+
+_BASE = ["account_id", "segment", "month", "period_start", "start", "stop", "event", "tenure_months"]
+_GOALS = ["attainment", "goals_set", "goals_attained"]
+
+
+# -- inputs ---------------------------------------------------------------------------------------------------------
+
+def table(frame: pd.DataFrame) -> ir.Table:
+    """An Ibis memtable of ``frame`` with its row positions in the extra int64 column ``_row`` (:data:`ROW`).
+
+    A memtable is not bound to a backend: ``con.execute`` on DuckDB or Spark ships it there. The positions stand in
+    for the frame's row order, which a SQL engine does not keep (see :func:`panel`)."""
+    import ibis
+
+    df = frame.reset_index(drop=True)
+    df = df.assign(**{ROW: np.arange(len(df), dtype=np.int64)})
+    return ibis.memtable(df)
+
+
+def inputs(ds: Dataset) -> dict:
+    """The keyword arguments of :func:`panel` for a loaded :class:`~csresearch.data.Dataset`: its tables as memtables
+    (:func:`table`) and its ``as_of`` and ``observed_from``, so ``panel(**inputs(ds))`` is ``episodes(ds)``."""
+    out: dict = {"accounts": table(ds.accounts[["account_id", "segment", "start_date", "end_date"]]),
+                 "as_of": ds.as_of, "observed_from": ds.observed_from}
+    if ds.goals is not None:
+        out["goals"] = table(ds.goals[["goal_id", "account_id", "baseline", "target", "set_date", "weight"]])
+        if ds.goal_progress is not None:
+            out["progress"] = table(ds.goal_progress[["goal_id", "date", "value"]])
+    if ds.usage is not None:
+        out["usage"] = table(ds.usage[["account_id", "date", "metric", "value"]])
+    return out
+
+
+def read_events(con, source) -> ir.Table:
+    """The raw events (``account_id, ts, event``) of a data folder, an ``events/`` folder of Parquet parts, a Parquet
+    file or an events CSV, as a table of ``con`` (DuckDB or Spark read the files themselves; pandas never sees them).
+
+    Found as :func:`csresearch.data.events.find_events` finds them. A folder is read as the glob ``*.parquet``,
+    which both engines expand. A CSV is read with its header; ``ts`` is cast where it is used."""
+    from ..data.events import _as_source
+
+    src = _as_source(source)
+    if src.fmt == "csv":
+        return con.read_csv(str(src.path))
+    return con.read_parquet(str(src.path / "*.parquet") if src.is_folder else str(src.path))
+
+
+# -- building blocks ------------------------------------------------------------------------------------------------
+
+def _month_number(d):
+    """The calendar month of a date or timestamp as one integer, ``year * 12 + month - 1`` (consecutive months differ
+    by 1, so month arithmetic is integer arithmetic on every engine)."""
+    return d.year().cast("int64") * 12 + d.month().cast("int64") - 1
+
+
+def _month_date(n):
+    """The first day of month number ``n`` (see :func:`_month_number`) as a date."""
+    import ibis
+
+    return ibis.date((n // 12).cast("int32"), (n % 12 + 1).cast("int32"), 1)
+
+
+def _date(col):
+    """A date, timestamp or text column as a date (timestamps are read in the session's time zone, UTC)."""
+    return col if col.type().is_date() else col.cast("date")
+
+
+def _position(t: ir.Table, by: str):
+    """Each row's position: the ``_row`` column :func:`table` adds, else the rank by ``by`` (0-based)."""
+    import ibis
+
+    if ROW in t.columns:
+        return t[ROW].cast("int64")
+    return (ibis.row_number().over(order_by=t[by])).cast("int64")
+
+
+def _distinct(column) -> list[str]:
+    """The sorted distinct non-null values of a (small-cardinality) column, executed on the column's own backend
+    (DuckDB for memtables): an expression's columns must be known when it is built, and the usage columns are
+    named after the data's metrics."""
+    values = column.name("v").as_table().filter(lambda t: t.v.notnull()).distinct().execute()["v"]
+    return sorted(str(v) for v in values)
+
+
+# -- monthly usage --------------------------------------------------------------------------------------------------
+
+def monthly_usage(events: ir.Table) -> ir.Table:
+    """The monthly usage of raw events: ``account_id, date, metric, value``.
+
+    One row per (account_id, calendar month of ``ts`` in UTC, event type) that has events: ``date`` the first day of
+    the month (a date), ``metric`` the event type, ``value`` the number of events (float64). A month without events
+    of a type has no row. This is :func:`csresearch.data.events.aggregate` without ``accounts=`` (the sparse form),
+    unordered; :func:`collect` orders it by account_id, date, metric."""
+    ts = events.ts.cast("timestamp")
+    return (events.select(account_id=events.account_id.cast("string"),
+                          date=ts.truncate("M").cast("date"),
+                          metric=events.event.cast("string"))
+            .group_by(["account_id", "date", "metric"])
+            .agg(value=lambda t: t.count().cast("float64")))
+
+
+# -- the panel ------------------------------------------------------------------------------------------------------
+
+def panel(accounts: ir.Table, *, as_of, observed_from=None, goals: ir.Table | None = None,
+          progress: ir.Table | None = None, usage: ir.Table | None = None, events: ir.Table | None = None,
+          lag_days: int = 0, threshold: float = 1.0, usage_metrics: Iterable[str] | None = None) -> ir.Table:
+    """The account-month panel of :func:`csresearch.attainment.episodes` as one Ibis expression.
+
+    Args:
+        accounts: ``account_id, segment, start_date, end_date`` (dates or timestamps; ``end_date`` null while
+            active). ``account_code`` is its ``_row`` column (:func:`table`), else the rank of ``account_id``.
+        as_of: the extraction date: active accounts are censored there, churn after it is not yet known.
+        observed_from: a snapshot export's first observed day (left truncation: accounts that started earlier enter
+            the risk set the day before it), or None.
+        goals: ``goal_id, account_id, baseline, target, set_date, weight``; gives ``attainment, goals_set,
+            goals_attained`` at ``period_start - lag_days``.
+        progress: ``goal_id, date, value`` (and ``_row``: of two measurements of a goal on one day the later row
+            counts; without it, the larger value). None: every goal unmeasured (attainment 0 once set).
+        usage: the long usage table ``account_id, date, metric, value``: ``usage_<metric>`` from the latest period
+            that began before the row's month, at most 45 days before it (duplicates summed; NaN without one).
+        events: raw events ``account_id, ts, event`` instead of ``usage``: ``usage_<event>`` is the number of
+            events of that type in the previous calendar month, 0 if none, NaN in the account's first month; what
+            ``episodes`` gives on a dataset whose usage ``load`` aggregated from the events.
+        usage_metrics: the metrics to carry, in this order (a metric without data is all NaN); None: every metric
+            (event type) of the data, sorted, which costs one small DISTINCT query when the expression is built.
+
+    Returns:
+        An unordered table with the columns of ``episodes`` (``account_id, segment, month, period_start, start,
+        stop, event, tenure_months``, then the attainment and usage columns) and ``account_code`` (int64, the
+        account's position in ``accounts``). Dates are dates, goal counts int64; :func:`collect` gives the frame.
+    """
+    import ibis
+
+    if usage is not None and events is not None:
+        raise ValueError("panel: give usage= (the long usage table) or events= (raw events), not both")
+    as_of_d = pd.Timestamp(as_of).date()
+    as_of_lit = ibis.literal(as_of_d, type="date")
+
+    # -- one row per account: life (start, end], entry and month numbers ------------------------------------------
+    a = accounts.select(account_id=accounts.account_id.cast("string"), segment=accounts.segment,
+                        account_code=_position(accounts, "account_id"),
+                        start_d=_date(accounts.start_date), end_raw=_date(accounts.end_date))
+    churned = (a.end_raw.notnull() & (a.end_raw <= as_of_lit)).fill_null(False)
+    a = a.mutate(churned=churned, end_d=ibis.ifelse(churned, a.end_raw, as_of_lit))
+    if observed_from is not None:
+        # churn is recorded from observed_from on, that day included; (start, stop] rows are exclusive at the start,
+        # so accounts that started earlier enter the day before it
+        entry_lit = ibis.literal((pd.Timestamp(observed_from) - pd.Timedelta(days=1)).date(), type="date")
+        a = a.mutate(entry_d=ibis.greatest(a.start_d, entry_lit))
+    else:
+        a = a.mutate(entry_d=a.start_d)
+    a = a.mutate(same_day=a.churned & (a.end_d == a.start_d) & (a.entry_d == a.start_d),
+                 first_m=_month_number(a.entry_d),
+                 # the month of the life's last day, end - 1 (its row ends at end)
+                 last_m=ibis.ifelse(a.end_d > a.entry_d,
+                                    _month_number(a.end_d) - (a.end_d.day() == 1).cast("int64"),
+                                    _month_number(a.entry_d)))
+    n_months = ibis.ifelse((a.end_d > a.entry_d) | a.same_day, a.last_m - a.first_m + 1, 0)
+    a = a.mutate(_k=ibis.range(0, n_months))
+
+    # -- one row per account and month of life ---------------------------------------------------------------------
+    r = a.unnest("_k")
+    r = r.mutate(m=r.first_m + r._k.cast("int64"))
+    r = r.mutate(month=_month_date(r.m), next_month=_month_date(r.m + 1))
+    r = r.mutate(lo=ibis.greatest(r.month, r.entry_d), hi=ibis.least(r.next_month, r.end_d))
+    start_day = r.start_d.epoch_days()
+    start_t = (r.lo.epoch_days() - start_day).cast("float64")
+    rows = r.select(
+        "account_id", "segment", "account_code", "m", "start_d",
+        month=r.month, period_start=r.lo,
+        start=start_t,
+        # an account that churned on its start day gets a half-day row so that its event is kept
+        stop=ibis.ifelse(r.same_day, ibis.literal(0.5), (r.hi.epoch_days() - start_day).cast("float64")),
+        event=(r.churned & (r.hi == r.end_d)).cast("int8"),
+        tenure_months=start_t / DAYS_PER_MONTH,
+    )
+    columns = list(_BASE)
+
+    if goals is not None:
+        att = _attainment(rows, goals, progress, lag_days, threshold)
+        rows = rows.left_join(att, ["account_code", "m"]).select(
+            *[c for c in rows.columns],
+            attainment=att.attainment,
+            goals_set=att.goals_set.fill_null(0).cast("int64"),
+            goals_attained=att.goals_attained.fill_null(0).cast("int64"))
+        columns += _GOALS
+
+    if usage is not None or events is not None:
+        source = usage if usage is not None else events
+        if usage_metrics is None:
+            names = _distinct(source.metric if usage is not None else source.event.cast("string"))
+        else:
+            names = list(dict.fromkeys(str(m) for m in usage_metrics))
+        if names:
+            cols = [f"usage_{n}" for n in names]
+            if usage is not None:
+                wide = _usage_from_table(usage, names)
+                rows = rows.left_join(wide, ["account_id", "m"]).select(*rows.columns, *[wide[c] for c in cols])
+            else:
+                # the dense grid load builds: the previous month counts (0 if silent) when it is a month of the
+                # account's life, i.e. from the month after the start month on (the end is never before it)
+                wide = _usage_from_events(events, names)
+                j = rows.left_join(wide, ["account_id", "m"])
+                in_life = j.m > _month_number(j.start_d)
+                rows = j.select(*rows.columns, **{
+                    f"usage_{n}": ibis.ifelse(in_life, j[f"n_{n}"].fill_null(0).cast("float64"),
+                                              ibis.null("float64")) for n in names})
+            columns += cols
+
+    return rows.select(*columns, "account_code")
+
+
+def _attainment(rows: ir.Table, goals: ir.Table, progress: ir.Table | None, lag_days: int,
+                threshold: float) -> ir.Table:
+    """Per panel row (``account_code, m``) with a goal set by ``period_start - lag_days``: ``attainment`` (weighted
+    mean over those goals), ``goals_set`` and ``goals_attained``. Rows without a goal set have no row here.
+
+    The latest measurement on or before the reference day is an as-of join, written as one window over a stream per
+    goal: the goal's measurements and its (row, reference day) queries, ordered by day, the measurements of a day
+    before its queries. Each measurement carries the key ``day * 2**32 + position`` (its ``_row`` in the progress
+    table), so a running max of the keys gives each query its latest measurement, and of two on one day the later
+    row, as in the numpy code (a stable sort, then the last key at or before the day); the position in the key
+    fetches the value by an integer equi-join. Measurements dated before ``set_date`` count like any other once the
+    goal is set: a query exists only from then on. Goals and accounts are joined on integer codes."""
+    import ibis
+
+    g = goals.select(goal_code=_position(goals, "goal_id"), goal_id=goals.goal_id.cast("string"),
+                     account_id=goals.account_id.cast("string"),
+                     base=goals.baseline.cast("float64"),
+                     span=goals.target.cast("float64") - goals.baseline.cast("float64"),
+                     weight=goals.weight.cast("float64"), set_day=_date(goals.set_date).epoch_days())
+    q = rows.select("account_id", "account_code", "m", ref=rows.period_start.epoch_days() - int(lag_days))
+    pairs = q.join(g, "account_id").select(q.account_code, q.m, q.ref, g.goal_code, g.base, g.span, g.weight,
+                                           g.set_day)
+    pairs = pairs.filter(pairs.set_day <= pairs.ref)
+
+    if progress is not None:
+        i64 = ibis.null("int64")
+        if ROW in progress.columns:
+            pos = progress[ROW].cast("int64")
+        else:  # no input order: of two measurements on one day the larger value counts
+            pos = ibis.row_number().over(order_by=[progress.goal_id, progress.date, progress.value]).cast("int64")
+        p = progress.select(goal_id=progress.goal_id.cast("string"), day=_date(progress.date).epoch_days(),
+                            pos=pos, value=progress.value.cast("float64"))
+        values = p.select("pos", "value")
+        p = p.join(g.select("goal_id", "goal_code"), "goal_id")  # (progress of an unknown goal is never read)
+        meas = p.select("goal_code", "day", kind=ibis.literal(0, "int8"), key=p.day * _POS_SPAN + p.pos,
+                        account_code=i64, m=i64, base=ibis.null("float64"), span=ibis.null("float64"),
+                        weight=ibis.null("float64"))
+        queries = pairs.select("goal_code", day=pairs.ref, kind=ibis.literal(1, "int8"), key=i64,
+                               account_code=pairs.account_code, m=pairs.m, base=pairs.base, span=pairs.span,
+                               weight=pairs.weight)
+        st = ibis.union(meas, queries, distinct=False)
+        running = ibis.window(group_by="goal_code", order_by=["day", "kind"], preceding=None, following=0)
+        st = st.mutate(last=st.key.max().over(running))
+        st = st.filter(st.kind == 1)
+        st = st.mutate(last_pos=st.last % _POS_SPAN)
+        pairs = st.left_join(values, st.last_pos == values.pos).select(
+            st.account_code, st.m, st.base, st.span, st.weight, values.value)
+        ratio = ibis.greatest(ibis.least((pairs.value - pairs.base) / pairs.span, 1.0), 0.0)
+        # set but not yet measured: 0
+        pairs = pairs.mutate(att=ibis.ifelse(pairs.value.isnull(), ibis.literal(0.0), ratio))
+    else:
+        pairs = pairs.mutate(att=ibis.literal(0.0))
+
+    return pairs.group_by(["account_code", "m"]).agg(
+        attainment=(pairs.weight * pairs.att).sum() / pairs.weight.sum(),
+        goals_set=pairs.count(),
+        goals_attained=(pairs.att >= float(threshold)).cast("int64").sum())
+
+
+def _usage_from_table(usage: ir.Table, names: list[str]) -> ir.Table:
+    """Per (``account_id``, month number ``m``) that has one: ``usage_<name>`` of the latest usage period of the
+    account that began before month ``m`` and at most 45 days before it (duplicates summed, null where the period has
+    no row of the metric).
+
+    Such a period began in one of the two months before ``m``, so each period is offered to the next two months and
+    kept for a month when it began at most 45 days before it and the account's next period did not begin before it
+    (a ``lead`` window): one scan of the usage table, no join with the panel rows."""
+    import ibis
+
+    u = usage.select(account_id=usage.account_id.cast("string"), d=_date(usage.date),
+                     metric=usage.metric.cast("string"), value=usage.value.cast("float64"))
+    u = u.filter(u.metric.isin(names))
+    periods = u.group_by(["account_id", "d"]).agg(
+        **{f"usage_{n}": u.value.sum(where=u.metric == n) for n in names})
+    periods = periods.mutate(pm=_month_number(periods.d), pday=periods.d.epoch_days())
+    periods = periods.mutate(next_day=periods.pday.lead().over(group_by=periods.account_id, order_by=periods.pday),
+                             k=ibis.array([1, 2]))
+    offer = periods.unnest("k")
+    offer = offer.mutate(m=offer.pm + offer.k.cast("int64"))
+    mday = _month_date(offer.m).epoch_days()
+    offer = offer.filter((mday - offer.pday <= USAGE_MAX_AGE_DAYS) & (offer.next_day.isnull() | (offer.next_day >= mday)))
+    return offer.select("account_id", "m", *[f"usage_{n}" for n in names])
+
+
+def _usage_from_events(events: ir.Table, names: list[str]) -> ir.Table:
+    """Per (``account_id``, month number ``m``): ``n_<event>``, the number of events of each type in month ``m - 1``
+    (null where the account had no event of any of ``names`` that month)."""
+    ts = events.ts.cast("timestamp")
+    e = events.select(account_id=events.account_id.cast("string"), m=_month_number(ts) + 1,
+                      event=events.event.cast("string"))
+    e = e.filter(e.event.isin(names))
+    return e.group_by(["account_id", "m"]).agg(**{f"n_{n}": (e.event == n).cast("int64").sum() for n in names})
+
+
+# -- results as pandas ----------------------------------------------------------------------------------------------
+
+def collect(con, expr: ir.Table) -> pd.DataFrame:
+    """Execute ``expr`` on ``con`` and give the frame the numpy code gives.
+
+    A :func:`panel`: rows by ``account_code`` then ``month``, index 0..n-1, dtypes as :func:`~csresearch.attainment.
+    episodes` (``datetime64[ns]`` dates, float64 times, attainment and usage with NaN, int8 ``event``, int32 goal
+    counts as episodes has them), ``account_code`` int64 last. A :func:`monthly_usage`: rows by account_id, date,
+    metric, ``date`` as ``datetime64[ns]``, as :func:`csresearch.data.events.aggregate` gives it."""
+    cols = list(expr.columns)
+    if "account_code" in cols:
+        keys = ["account_code", "month"]
+    elif cols[:3] == ["account_id", "date", "metric"]:
+        keys = ["account_id", "date", "metric"]
+    else:
+        raise ValueError(f"collect: not a panel or monthly usage table: columns {cols}")
+    df = con.execute(expr.order_by(keys))
+    df = df.reset_index(drop=True)
+    out = {}
+    for c in cols:
+        s = df[c]
+        if c in ("month", "period_start", "date"):
+            s = pd.to_datetime(s).astype("datetime64[ns]")
+        elif c in ("account_id", "segment", "metric"):
+            s = s.astype(object)
+        elif c == "event":
+            s = s.astype(np.int8)
+        elif c in ("goals_set", "goals_attained"):
+            s = s.astype(np.int32)
+        elif c == "account_code":
+            s = s.astype(np.int64)
+        else:
+            s = pd.to_numeric(s).astype(np.float64)  # nulls become NaN
+        out[c] = s.to_numpy() if c not in ("account_id", "segment", "metric") else s.to_numpy(dtype=object)
+    return pd.DataFrame(out)

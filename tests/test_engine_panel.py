@@ -1,0 +1,219 @@
+"""The Ibis panel (csresearch.engine.panel) equals the numpy panel (attainment.episodes) on DuckDB and on Spark."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch.attainment import episodes
+from csresearch.data import Dataset, load
+from csresearch.data.events import aggregate
+from csresearch.engine import connect
+from csresearch.engine.panel import collect, inputs, monthly_usage, panel, read_events, table
+from csresearch.world import EVENT_TYPES, WorldConfig, simulate, write, write_events
+
+T = pd.Timestamp
+
+
+def assert_same_panel(got: pd.DataFrame, want: pd.DataFrame, accounts: pd.DataFrame) -> None:
+    """``got`` (collect of a panel) is ``want`` (episodes): attainment to 1e-12 relative, everything else exact;
+    ``account_code`` is each row's account's position in ``accounts``."""
+    codes = pd.Index(accounts["account_id"]).get_indexer(got["account_id"])
+    np.testing.assert_array_equal(got["account_code"].to_numpy(), codes)
+    assert got["account_code"].dtype == np.int64
+    got = got.drop(columns="account_code")
+    assert list(got.columns) == list(want.columns)
+    exact = [c for c in want.columns if c != "attainment"]
+    pd.testing.assert_frame_equal(got[exact], want[exact], check_exact=True)
+    if "attainment" in want:
+        pd.testing.assert_series_equal(got["attainment"], want["attainment"], check_exact=False, rtol=1e-12,
+                                       atol=0)
+
+
+def dataset(accounts, as_of, observed_from=None, goals=None, progress=None, usage=None) -> Dataset:
+    """A Dataset from typed frames, without a folder or validation (so edge cases the checks refuse can be built)."""
+    return Dataset(path=Path("."), accounts=accounts, goals=goals, goal_progress=progress, usage=usage,
+                   as_of=T(as_of), observed_from=None if observed_from is None else T(observed_from),
+                   description=None, files={})
+
+
+# -- the bundled sample ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample():
+    return load("data/sample")
+
+
+def test_panel_equals_episodes_on_the_sample(any_con, sample):
+    want = episodes(sample)
+    got = collect(any_con, panel(**inputs(sample)))
+    assert len(want) > 80_000 and want["event"].sum() > 500
+    assert want["attainment"].notna().mean() > 0.9 and want["usage_logins"].notna().mean() > 0.9
+    assert_same_panel(got, want, sample.accounts)
+    assert got.index.equals(pd.RangeIndex(len(want)))
+
+
+# -- small generated worlds -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def snapshot_world():
+    """A snapshot export (observed_from: accounts that started earlier enter late)."""
+    tables, truth = simulate(WorldConfig(n_accounts=150, seed=5, observed_from="2024-01-01"))
+    ds = dataset(tables["accounts"], truth["as_of"], truth["observed_from"], tables["goals"],
+                 tables["goal_progress"], tables["usage"])
+    assert (ds.accounts["start_date"] < ds.observed_from).mean() > 0.3
+    return ds
+
+
+def test_panel_equals_episodes_on_a_snapshot_with_lag(any_con, snapshot_world):
+    ds = snapshot_world
+    # lagged attainment, another threshold, a chosen subset of the metrics in a chosen order
+    want = episodes(ds, lag_days=35, threshold=0.6, usage_metrics=["logins", "active_users"])
+    got = collect(any_con, panel(**inputs(ds), lag_days=35, threshold=0.6, usage_metrics=["logins", "active_users"]))
+    left = ds.accounts.set_index("account_id")["start_date"] < ds.observed_from
+    first = want.groupby("account_id")["start"].first()
+    assert (first[left[first.index]] > 0).all()  # left-truncated accounts enter late
+    assert want["goals_attained"].sum() > 0
+    assert_same_panel(got, want, ds.accounts)
+
+
+def test_a_metric_without_data_is_all_missing(snapshot_world):
+    # (episodes cannot be asked this: its usage step fails on a metric without rows)
+    con = connect("duckdb")
+    both = collect(con, panel(**inputs(snapshot_world), usage_metrics=["no_such_metric", "logins"]))
+    one = collect(con, panel(**inputs(snapshot_world), usage_metrics=["logins"]))
+    assert list(both.columns[-3:]) == ["usage_no_such_metric", "usage_logins", "account_code"]
+    assert both["usage_no_such_metric"].isna().all()
+    pd.testing.assert_frame_equal(both.drop(columns="usage_no_such_metric"), one)
+
+
+def _edge_dataset() -> Dataset:
+    """Hand-made accounts for the corners of the panel rules (as_of 2024-06-30, observed from 2024-02-01)."""
+    acc = pd.DataFrame({
+        "account_id": ["late", "same_day", "no_goals", "ties", "after_as_of", "before_obs", "monthstart", "future"],
+        "segment": ["smb", "smb", "mid_market", "enterprise", "smb", "smb", "mid_market", "smb"],
+        "start_date": [T("2023-11-03"), T("2024-03-10"), T("2024-02-15"), T("2024-01-20"), T("2024-04-02"),
+                       T("2023-06-01"), T("2024-02-01"), T("2024-07-05")],
+        "end_date": [T("2024-05-17"), T("2024-03-10"), pd.NaT, T("2024-06-30"), T("2024-08-01"),
+                     T("2024-01-15"), T("2024-05-01"), pd.NaT],
+    })
+    goals = pd.DataFrame({
+        "goal_id": ["L1", "L2", "S1", "T1", "T2", "T3", "M1", "A1"],
+        "account_id": ["late", "late", "same_day", "ties", "ties", "ties", "monthstart", "after_as_of"],
+        "baseline": [10.0, 50.0, 0.0, 0.0, 100.0, 5.0, 1.0, 0.0],
+        "target": [20.0, 30.0, 1.0, 10.0, 50.0, 6.0, 2.0, 4.0],
+        "set_date": [T("2023-12-01"), T("2024-03-15"), T("2024-03-10"), T("2024-02-01"), T("2024-03-01"),
+                     T("2024-06-01"), T("2024-03-02"), T("2024-04-02")],
+        "weight": [1.0, 2.5, 1.0, 1.0, 3.0, 0.5, 1.0, 1.0],
+    })
+    progress = pd.DataFrame({
+        "goal_id": ["L1", "L1", "L2", "T1", "T1", "T1", "T2", "T2", "T2", "M1", "M1", "T1"],
+        "date": [T("2024-01-01"), T("2024-03-01"), T("2024-04-01"),
+                 # ties: two measurements of T1 on 2024-03-01 (the later row counts), another listed out of order
+                 T("2024-03-01"), T("2024-03-01"), T("2024-05-01"),
+                 # a measurement before T2 was set counts once it is set
+                 T("2024-02-10"), T("2024-04-01"), T("2024-04-01"),
+                 T("2024-02-01"), T("2024-04-01"), T("2024-02-20")],
+        "value": [15.0, 25.0, 40.0, 9.0, 4.0, 10.0, 60.0, 80.0, 20.0, 1.5, 1.9, 2.0],
+    })
+    usage = pd.DataFrame({
+        "account_id": ["late", "late", "late", "late", "late", "ties", "ties", "ties", "ties", "no_goals",
+                       "no_goals", "monthstart", "monthstart"],
+        "date": [T("2023-11-01"), T("2023-12-01"), T("2023-12-01"), T("2024-02-01"), T("2024-03-20"),
+                 T("2024-01-20"), T("2024-02-10"), T("2024-02-25"), T("2024-04-10"), T("2024-02-15"),
+                 T("2024-04-01"), T("2024-02-01"), T("2024-03-01")],
+        "metric": ["logins", "logins", "logins", "reports", "logins", "logins", "logins", "reports", "logins",
+                   "logins", "reports", "logins", "logins"],
+        # late: a duplicated period (summed); ties: periods inside months (the latest before the month counts,
+        # 45 days at most: 2024-04-10 is too old for June); no_goals: a 45-day gap
+        "value": [3.0, 4.0, 1.5, 7.0, 2.0, 1.0, 2.0, 5.0, 6.0, 8.0, 9.0, 0.0, 1.0],
+    })
+    return dataset(acc, "2024-06-30", "2024-02-01", goals, progress, usage)
+
+
+def test_panel_equals_episodes_at_the_corners(any_con):
+    ds = _edge_dataset()
+    want = episodes(ds)
+    got = collect(any_con, panel(**inputs(ds)))
+    assert_same_panel(got, want, ds.accounts)
+    rows = want.set_index(["account_id", "month"])
+    assert rows.loc[("same_day", T("2024-03-01")), "stop"] == 0.5  # churned on its start day: a half-day row
+    assert not {"before_obs", "future"} & set(want["account_id"])  # churned before observed_from / starts later
+    assert want.loc[want["account_id"] == "no_goals", "attainment"].isna().all()
+    # March 1: the later of T1's two measurements that day (4 of 10, after 9), and T2's from before it was set
+    # (60 of 100 -> 50)
+    assert rows.loc[("ties", T("2024-03-01")), "attainment"] == pytest.approx((0.4 + 3 * 0.8) / 4)
+
+
+def test_panel_at_the_corners_lagged_and_without_progress():
+    ds = _edge_dataset()
+    con = connect("duckdb")
+    for lag in (1, 12, 45):
+        assert_same_panel(collect(con, panel(**inputs(ds), lag_days=lag)), episodes(ds, lag_days=lag), ds.accounts)
+    ds.goal_progress = None
+    want = episodes(ds)
+    got = collect(con, panel(**inputs(ds)))
+    assert want.loc[want["goals_set"] > 0, "attainment"].eq(0).all() and (want["goals_set"] > 0).any()
+    assert_same_panel(got, want, ds.accounts)
+
+
+def test_table_keeps_the_row_positions():
+    frame = pd.DataFrame({"x": [3, 1, 2]}, index=[10, 5, 7])
+    got = connect("duckdb").execute(table(frame).order_by("_row"))
+    assert got["x"].tolist() == [3, 1, 2] and got["_row"].tolist() == [0, 1, 2]
+
+
+def test_panel_needs_one_usage_source():
+    ds = _edge_dataset()
+    with pytest.raises(ValueError, match="not both"):
+        panel(**inputs(ds), events=inputs(ds)["usage"])
+
+
+# -- raw events -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def events_folder(tmp_path_factory):
+    """A generated folder whose usage load aggregates from events/ (usage.parquet removed)."""
+    folder = tmp_path_factory.mktemp("events_world")
+    tables, truth = simulate(WorldConfig(n_accounts=120, seed=8))
+    write(tables, truth, folder, fmt="parquet")
+    write_events(tables, folder, 6, seed=8, as_of=truth["as_of"], events_per_part=4000)
+    (folder / "usage.parquet").unlink()
+    return folder
+
+
+def test_panel_from_events_equals_episodes_of_the_loaded_folder(any_con, events_folder):
+    ds = load(events_folder)
+    want = episodes(ds, lag_days=20)
+    kwargs = inputs(ds)
+    kwargs.pop("usage")  # the dense grid load built: the panel counts the raw events itself
+    got = collect(any_con, panel(**kwargs, events=read_events(any_con, events_folder), lag_days=20))
+    assert [c for c in want if c.startswith("usage_")] == sorted(f"usage_{e}" for e in EVENT_TYPES.values())
+    first = want.groupby("account_id").cumcount() == 0
+    assert want.loc[first, "usage_login"].isna().all() and (want.loc[~first, "usage_login"] == 0).any()
+    assert_same_panel(got, want, ds.accounts)
+
+
+def test_monthly_usage_equals_the_sparse_aggregate(any_con, events_folder):
+    got = collect(any_con, monthly_usage(read_events(any_con, events_folder)))
+    want = aggregate(events_folder)
+    assert len(want) > 1000
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+# -- the two engines on one input -----------------------------------------------------------------------------------
+
+def test_duckdb_and_spark_agree_on_rows_and_column_sums(spark_con, snapshot_world):
+    expr = panel(**inputs(snapshot_world), lag_days=10)
+    num = [c for c, t in expr.schema().items() if t.is_numeric()]
+    summary = expr.aggregate(rows=expr.count(), **{f"sum_{c}": expr[c].sum() for c in num})
+    duck = connect("duckdb").execute(summary).iloc[0]
+    spark = spark_con.execute(summary).iloc[0]
+    assert duck["rows"] == spark["rows"] > 1000
+    for c in num:
+        if expr[c].type().is_integer():
+            assert int(duck[f"sum_{c}"]) == int(spark[f"sum_{c}"]), c
+        else:
+            assert float(spark[f"sum_{c}"]) == pytest.approx(float(duck[f"sum_{c}"]), rel=1e-12), c
