@@ -60,7 +60,9 @@ class StudyContext:
                     "as_of_source": getattr(ds, "as_of_source", None)}
         if p["segment"] is not None:
             ds = ds.for_segment(p["segment"])
-        ctx = cls(params=p, ds=ds, engine=Engine(alpha=p["alpha"], cox_max_rows=p["cox_max_rows"]), run_info=run_info)
+        engine = Engine(alpha=p["alpha"], cox_max_rows=p["cox_max_rows"], backend=p["engine"],
+                        spark_master=p["spark_master"])
+        ctx = cls(params=p, ds=ds, engine=engine, run_info=run_info)
         ctx._study_warnings()
         ctx._plan_sample()
         return ctx
@@ -196,14 +198,15 @@ class StudyContext:
 
     @property
     def panel(self) -> pd.DataFrame:
-        """The account-month panel of every account (attainment known at each month's start, lagged usage)."""
+        """The account-month panel of every account (attainment known at each month's start, lagged usage), built by
+        the study's engine (params ``engine``: DuckDB or Spark) from the one panel definition."""
         if self._panel is None:
             if self._sample_panel is not None and self.sample is not None:
                 # rebuilt now it would lack usage (let go for the sample): the runner runs full-book analyses first
                 raise RuntimeError("the full panel was let go for the secondary sample; an analysis of the whole book "
                                    "must not set USES_SAMPLE")
             self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
-                                   threshold=self.params["attainment_threshold"])
+                                   threshold=self.params["attainment_threshold"], con=self.engine.connection())
         return self._panel
 
     @property
@@ -220,7 +223,7 @@ class StudyContext:
             self._panel = None
             release_memory()
             self._sample_panel = episodes(self.sample, lag_days=self.params["lag_days"],
-                                          threshold=self.params["attainment_threshold"])
+                                          threshold=self.params["attainment_threshold"], con=self.engine.connection())
         return self._sample_panel
 
     @cached_property

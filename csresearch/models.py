@@ -55,6 +55,15 @@ class Engine:
 
     alpha: float = 0.05
     cox_max_rows: int = COX_MAX_ROWS
+    #: where the panel is built and the large-panel models are fitted (params ``engine``, ``spark_master``)
+    backend: str = "duckdb"
+    spark_master: str | None = None
+
+    def connection(self):
+        """The process's Ibis backend of this engine (:func:`csresearch.engine.shared`)."""
+        from .engine import shared
+
+        return shared(self.backend, self.spark_master)
 
     def panel(self, frame: pd.DataFrame, covariates: Sequence[str], strata: str | None, *, fast: bool = False) -> Fit:
         """A proportional-hazards model of churn on account-month rows, robust SEs clustered by account.

@@ -189,9 +189,11 @@ def test_episode_usage_equals_merge_asof_on_the_pivot():
     usage = ds.usage.sample(frac=0.7, random_state=2)  # holes: months without a row
     usage = pd.concat([usage, usage.iloc[:50]])        # duplicated rows are summed
     names = sorted(usage["metric"].unique())
-    from csresearch.attainment import _attach_usage, usage_wide
+    from dataclasses import replace
 
-    got = _attach_usage(ep[["account_id", "month"]].copy(), usage, None)
+    from csresearch.attainment import usage_wide
+
+    got = episodes(replace(ds, usage=usage))[["account_id", "month", *[f"usage_{m}" for m in names]]]
     wide = usage_wide(usage, names)
     wide.columns = ["account_id", "date", *[f"usage_{m}" for m in names]]
     wide = wide.assign(date=wide["date"].astype("datetime64[ns]")).sort_values("date", kind="stable")

@@ -13,6 +13,6 @@ One Spark session serves the whole process (:func:`spark_session`): starting one
 """
 from __future__ import annotations
 
-from .backend import ENGINES, EngineError, connect, spark_available, spark_session
+from .backend import ENGINES, EngineError, connect, shared, spark_available, spark_session
 
-__all__ = ["ENGINES", "EngineError", "connect", "spark_available", "spark_session"]
+__all__ = ["ENGINES", "EngineError", "connect", "shared", "spark_available", "spark_session"]

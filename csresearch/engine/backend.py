@@ -11,6 +11,7 @@ ENGINES = ("duckdb", "spark")
 
 _LOCK = threading.Lock()
 _SPARK: dict[str, Any] = {}
+_SHARED: dict[tuple[str, str | None], Any] = {}
 
 
 class EngineError(RuntimeError):
@@ -81,3 +82,16 @@ def connect(engine: str = "duckdb", *, spark_master: str | None = None, threads:
     if engine == "spark":
         return ibis.pyspark.connect(spark_session(spark_master))
     raise EngineError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+
+
+def shared(engine: str = "duckdb", spark_master: str | None = None):
+    """The process's one backend for ``engine`` (see :func:`connect`), made on first use: a study's panel and models,
+    and every panel built without a connection given, run on it."""
+    key = (engine, spark_master if engine == "spark" else None)
+    with _LOCK:
+        con = _SHARED.get(key)
+    if con is None:
+        con = connect(engine, spark_master=spark_master)
+        with _LOCK:
+            con = _SHARED.setdefault(key, con)
+    return con
