@@ -120,11 +120,12 @@ def _design(df: pd.DataFrame, covariates: Sequence[str], func: str) -> np.ndarra
     return X
 
 
-def _check_rank(X: np.ndarray, names: Sequence[str], func: str) -> None:
-    """Raise if a column of ``X`` is (numerically) a linear combination of earlier ones."""
+def _check_rank(X: np.ndarray, names: Sequence[str], func: str, tol: float = 1e-8) -> None:
+    """Raise if a column of ``X`` is (numerically) a linear combination of earlier ones: its part orthogonal to
+    them, relative to its norm, is below ``tol``."""
     Xs = X / np.sqrt(np.mean(X * X, axis=0))
     r = np.abs(np.diag(np.linalg.qr(Xs, mode="r"))) / np.sqrt(len(Xs))
-    bad = [nm for nm, v in zip(names, r) if v < 1e-8]
+    bad = [nm for nm, v in zip(names, r) if v < tol]
     if bad:
         raise ValueError(
             f"{func}: covariates are collinear: {bad} is a linear combination of the covariates before it"

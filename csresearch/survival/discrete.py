@@ -201,9 +201,12 @@ def _discrete_eval(design: _DiscreteDesign, y: np.ndarray, beta: np.ndarray):
     return {"loglik": ll, "grad": g, "info": info}
 
 
-def _discrete_newton(design, y, beta, tol, max_iter, func):
-    """Newton-Raphson with step halving (the log-likelihood is concave)."""
-    cur = _discrete_eval(design, y, beta)
+def _newton_raphson(evaluate, beta, tol, max_iter):
+    """Newton-Raphson with step halving (the log-likelihood is concave) on ``evaluate(beta)`` -> ``{"loglik",
+    "grad", "info"}``: the estimate, its state, whether it converged and the iterations.  Shared by the chunked
+    numpy engine and the engine-side fit (:func:`csresearch.engine.discrete.fit_discrete`), whose ``evaluate``
+    is one aggregate query."""
+    cur = evaluate(beta)
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         # The design has full rank (checked), so a singular information matrix
@@ -215,7 +218,7 @@ def _discrete_newton(design, y, beta, tol, max_iter, func):
             step = np.linalg.solve(cur["info"], cur["grad"])
         except np.linalg.LinAlgError:
             break
-        beta, cur, step = _halving_step(lambda b: _discrete_eval(design, y, b), beta, step, cur)
+        beta, cur, step = _halving_step(evaluate, beta, step, cur)
         if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
             converged = True
             break
@@ -261,22 +264,32 @@ def _discrete_statsmodels(design, design0, y, b0, tol, max_iter, clusters):
     return beta, vcov_naive, vcov, float(res.llf), float(null.llf), converged, int(rv.get("iterations", -1))
 
 
-def _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
-    """This module's engine: chunked Newton-Raphson; returns what ``_discrete_statsmodels`` returns."""
-    b_null, cur0, conv0, _ = _discrete_newton(design0, y, b0, tol, max_iter, func)
-    beta, cur, converged, iters = _discrete_newton(
-        design, y, np.concatenate([b_null, np.zeros(design.p)]), tol, max_iter, func
-    )
+def _discrete_estimates(evaluate0, evaluate, meat, b0, p, tol, max_iter, corr, func):
+    """The null (baseline-only) model by Newton from ``b0``, then the full model from its estimate with the ``p``
+    covariates at 0, the naive covariance and, when ``corr`` is given (clustered), the sandwich
+    ``corr * H^-1 meat(beta) H^-1``; returns what ``_discrete_statsmodels`` returns.  ``evaluate0``/``evaluate``
+    give ``{"loglik", "grad", "info"}`` at a beta, ``meat(beta)`` the sum over clusters of the outer products of
+    the clusters' score sums: the chunked numpy passes here, aggregate queries in
+    :func:`csresearch.engine.discrete.fit_discrete`."""
+    b_null, cur0, conv0, _ = _newton_raphson(evaluate0, b0, tol, max_iter)
+    beta, cur, converged, iters = _newton_raphson(evaluate, np.concatenate([b_null, np.zeros(p)]), tol, max_iter)
     try:
         vcov_naive = np.linalg.inv(cur["info"])
     except np.linalg.LinAlgError as exc:
         raise ValueError(_DISCRETE_SINGULAR.format(func=func)) from exc
-    if clusters is not None:
+    if corr is not None:
         # statsmodels' cov_cluster: H^-1 M H^-1 * G/(G-1) * (n-1)/(n-k)
-        vcov = corr * vcov_naive @ _discrete_meat(design, y, beta, clusters, n_clusters) @ vcov_naive
+        vcov = corr * vcov_naive @ meat(beta) @ vcov_naive
     else:
         vcov = vcov_naive
     return beta, vcov_naive, vcov, cur["loglik"], cur0["loglik"], converged and conv0, iters
+
+
+def _discrete_numpy(design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
+    """This module's engine: chunked Newton-Raphson; returns what ``_discrete_statsmodels`` returns."""
+    return _discrete_estimates(
+        lambda b: _discrete_eval(design0, y, b), lambda b: _discrete_eval(design, y, b),
+        lambda b: _discrete_meat(design, y, b, clusters, n_clusters), b0, design.p, tol, max_iter, corr, func)
 
 
 def _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clusters, n_clusters, corr, func):
@@ -383,14 +396,72 @@ def _discrete_rank(design: _DiscreteDesign, base_names: list[str], covariates: l
     # _check_rank(X) would (|r_jj| / ||x_j|| < 1e-8) without holding X.
     Rs = [_r_factor(D) for _, _, D in design.chunks()]
     R = Rs[0] if len(Rs) == 1 else _r_factor(np.vstack(Rs))
+    _discrete_rank_check(R, base_names, covariates, time, func)
+    return np.sqrt((R[:, design.nb:] ** 2).sum(axis=0) / design.n)  # covariates are centred
+
+
+def _discrete_rank_check(R: np.ndarray, base_names: list[str], covariates: list[str], time: str, func: str,
+                         tol: float = 1e-8) -> None:
+    """Raise if the design is rank deficient, given any ``R`` with ``R'R = X'X`` (its R factor, or a square root
+    of the Gram matrix computed elsewhere); ``tol`` as in ``_check_rank``."""
     try:
-        _check_rank(R, base_names + covariates, func)
+        _check_rank(R, base_names + covariates, func, tol=tol)
     except ValueError as exc:
         raise ValueError(
             f"{exc} (design order: baseline terms {base_names}, then the covariates; a covariate that is "
             f"constant within strata or a function of {time!r} is collinear with the baseline)"
         ) from None
-    return np.sqrt((R[:, design.nb:] ** 2).sum(axis=0) / design.n)  # covariates are centred
+
+
+def _discrete_start(nb: int, n: int, n_events: int, mean_offset: float | None) -> np.ndarray:
+    """Newton's start for the null model: the constant hazard of the observed event share (at the geometric-mean
+    exposure, ``mean_offset`` = mean log exposure, when there is one), every other baseline term 0."""
+    b0 = np.zeros(nb)
+    b0[0] = math.log(-math.log1p(-n_events / n))
+    if mean_offset is not None:
+        b0[0] -= float(mean_offset)  # the same start at the geometric-mean exposure
+    return b0
+
+
+def _cluster_correction(n_clusters: int | None, n: int, k: int) -> float | None:
+    """statsmodels' small-sample factor of the cluster sandwich, G/(G-1) * (n-1)/(n-k); None unclustered."""
+    return None if n_clusters is None else n_clusters / (n_clusters - 1.0) * (n - 1.0) / (n - k)
+
+
+def _discrete_fit(engine_name: str, est: tuple, *, nb: int, k: int, covariates: list[str], z: float, n: int,
+                  n_events: int, n_clusters: int | None, cluster: str | None, alpha: float, strata_cols: list[str],
+                  time: str, spline_df: int, knots: np.ndarray, base_names: list[str], corr: float | None,
+                  exposure: str | None) -> Fit:
+    """The :class:`Fit` of the estimates ``est`` (what ``_discrete_statsmodels`` returns; the first ``nb`` terms
+    are the baseline's).  The caller warns when a coefficient looks infinite (``_warn_if_infinite``, so that the
+    warning points at its caller)."""
+    beta_all, vn_all, v_all, loglik, loglik_null, converged, iters = est
+
+    beta = beta_all[nb:]
+    vcov_naive = vn_all[nb:, nb:]
+    vcov = v_all[nb:, nb:]
+    return _ph_fit(
+        "discrete_cloglog", beta, vcov, vcov_naive, covariates, z, loglik=loglik, n=n, events=n_events,
+        info={
+            "loglik_null": float(loglik_null),
+            "n_clusters": None if n_clusters is None else int(n_clusters),
+            "robust": cluster is not None,
+            "engine": engine_name,
+            "converged": bool(converged),
+            "iterations": int(iters),
+            "alpha": float(alpha),
+            "strata": tuple(strata_cols) or None,
+            "cluster": cluster,
+            "time": time,
+            "baseline_df": int(spline_df),
+            "baseline_knots": tuple(np.expm1(knots).tolist()),
+            "baseline_terms": tuple(base_names),
+            "baseline_coef": tuple(beta_all[:nb].tolist()),
+            "n_params": int(k),
+            "cluster_correction": None if corr is None else float(corr),
+            "exposure": exposure,
+        },
+    )
 
 
 def fit_discrete(
@@ -536,40 +607,13 @@ def fit_discrete(
     base_names = _baseline_names(time, spline_df, labels)
     sd = _discrete_rank(design, base_names, covariates, time, func)
 
-    ybar = n_events / n
-    b0 = np.zeros(nb)
-    b0[0] = math.log(-math.log1p(-ybar))
-    if offset is not None:
-        b0[0] -= float(offset.mean())  # the same start at the geometric-mean exposure
-    corr = None if cluster is None else n_clusters / (n_clusters - 1.0) * (n - 1.0) / (n - k)
+    b0 = _discrete_start(nb, n, n_events, None if offset is None else offset.mean())
+    corr = _cluster_correction(n_clusters, n, k)
     engine_name, est = _discrete_engine(engine, design, design0, y, b0, tol, max_iter, clus_codes, n_clusters, corr,
                                         func)
-    beta_all, vn_all, v_all, loglik, loglik_null, converged, iters = est
-
-    beta = beta_all[nb:]
-    vcov_naive = vn_all[nb:, nb:]
-    vcov = v_all[nb:, nb:]
-    _warn_if_infinite(func, converged, max_iter, covariates, beta, sd, vcov_naive, "separation")
-
-    return _ph_fit(
-        "discrete_cloglog", beta, vcov, vcov_naive, covariates, z, loglik=loglik, n=n, events=n_events,
-        info={
-            "loglik_null": float(loglik_null),
-            "n_clusters": None if n_clusters is None else int(n_clusters),
-            "robust": cluster is not None,
-            "engine": engine_name,
-            "converged": bool(converged),
-            "iterations": int(iters),
-            "alpha": float(alpha),
-            "strata": tuple(strata_cols) or None,
-            "cluster": cluster,
-            "time": time,
-            "baseline_df": int(spline_df),
-            "baseline_knots": tuple(np.expm1(knots).tolist()),
-            "baseline_terms": tuple(base_names),
-            "baseline_coef": tuple(beta_all[:nb].tolist()),
-            "n_params": int(k),
-            "cluster_correction": None if corr is None else float(corr),
-            "exposure": exposure,
-        },
-    )
+    fit = _discrete_fit(engine_name, est, nb=nb, k=k, covariates=covariates, z=z, n=n, n_events=n_events,
+                        n_clusters=n_clusters, cluster=cluster, alpha=alpha, strata_cols=strata_cols, time=time,
+                        spline_df=spline_df, knots=knots, base_names=base_names, corr=corr, exposure=exposure)
+    _warn_if_infinite(func, fit.info["converged"], max_iter, covariates, fit.params.to_numpy(), sd,
+                      fit.info["vcov_naive"].to_numpy(), "separation")
+    return fit
