@@ -35,7 +35,7 @@ COX_MAX_ROWS = 5_000_000
 #: estimate: typically one attainment group has no churn at all (separation)
 MAX_ABS_COEF = 10.0
 #: the panel columns every churn model on it needs
-PANEL_KEYS = ("account_id", "segment", "start", "stop", "event", "tenure_months")
+PANEL_KEYS = ("account_id", "account_code", "segment", "start", "stop", "event", "tenure_months")
 #: the column of the discrete-time model's exposure, a row's length in months (:func:`panel_exposure`)
 EXPOSURE = "exposure"
 
@@ -76,7 +76,14 @@ class Engine:
         the frame's :data:`EXPOSURE` column when it has one, else :func:`panel_exposure` of its ``start`` and
         ``stop``, added to a shallow copy: the caller's frame is neither changed nor copied.
         ``fast=True`` is for refits whose coefficients alone are used (the folds of a cross-validation): model-based
-        SEs instead of the clustered sandwich. Fits use the package's vectorised numpy engines at any size (they
+        SEs instead of the clustered sandwich.
+
+        Where the discrete-time model runs follows the study's ``engine``. On DuckDB, embedded, the frame is in this
+        process already and the chunked numpy Newton is the faster of the two (measured at 20M rows: 43 s against
+        76 s for the same model as DuckDB aggregates). On Spark the model is fitted by Spark
+        (:func:`csresearch.engine.discrete.fit_discrete`: one aggregate query per Newton step, clustered SEs from
+        per-account score sums), except the cross-validation refits (``fast``), whose dozens of small fits would
+        each pay Spark's per-query latency. Both agree with the numpy fit to ~1e-12 (tests). Fits use the package's vectorised numpy engines at any size (they
         agree with the statsmodels engines to about 1e-9, tested, at a fraction of the time on small panels).
         """
         cluster = None if fast else "account_id"
@@ -85,10 +92,27 @@ class Engine:
             if EXPOSURE not in frame.columns:
                 frame = frame.copy(deep=False)  # shares the columns' data; the new column is the copy's alone
                 frame[EXPOSURE] = panel_exposure(frame)
+            if self.backend == "spark" and not fast:
+                return self._discrete_on_engine(frame, list(covariates), strata, cluster)
             return fit_discrete(frame, "event", list(covariates), "tenure_months", strata=strata, cluster=cluster,
                                 alpha=self.alpha, exposure=EXPOSURE, engine=engine)
         return fit_cox(frame, "stop", "event", list(covariates), entry="start", strata=strata, cluster=cluster,
                        alpha=self.alpha, engine=engine)
+
+    def _discrete_on_engine(self, frame: pd.DataFrame, covariates: list[str], strata: str | None,
+                            cluster: str | None) -> Fit:
+        """The discrete-time model fitted by the engine (:func:`csresearch.engine.discrete.fit_discrete`: every
+        Newton step one aggregate query) on the columns it needs, with the account's integer code as the cluster
+        when the frame has one."""
+        from .engine.backend import frame_table
+        from .engine.discrete import fit_discrete as fit_on_engine
+
+        if cluster == "account_id" and "account_code" in frame.columns:
+            cluster = "account_code"
+        cols = list(dict.fromkeys(c for c in ("event", "tenure_months", EXPOSURE, *covariates, strata, cluster) if c))
+        con = self.connection()
+        return fit_on_engine(frame_table(con, frame[cols]), "event", covariates, "tenure_months", strata=strata,
+                             cluster=cluster, alpha=self.alpha, exposure=EXPOSURE, con=con)
 
     def cox(self, frame: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *,
             entry: str | None = None, strata: str | None = None) -> Fit:

@@ -62,7 +62,7 @@ PARAMS: tuple[Param, ...] = (
     Param("maturity", "mapping", None, "questionnaire: which measurement practices the team has (see csresearch.maturity)", True),
     Param("seed", "int", 2026, "random seed for resampling (bootstrap) so results reproduce"),
     Param("engine", "str", "duckdb", "where the account-month panel is built and the large-panel models are fitted: duckdb (embedded, the default) or spark (needs the csresearch[spark] extra)"),
-    Param("spark_master", "str", None, "with engine: spark, the Spark master: null = local[*] (this machine's cores), a master URL (spark://host:7077, yarn, k8s://...) or a Spark Connect URL (sc://host:15002)", True),
+    Param("spark_master", "str", None, "the Spark master when engine is spark (ignored otherwise): null = local[*] (this machine's cores), a master URL (spark://host:7077, yarn, k8s://...) or a Spark Connect URL (sc://host:15002)", True),
     Param("cox_max_rows", "int", 5_000_000, "largest account-month panel fitted with the Cox model; above it the time-varying model is the discrete-time cloglog GLM (same hazard ratio, lighter)"),
     Param("secondary_max_accounts", "int", 200_000, "the metric classification, Goodhart view, maturity ladder and health-score audit use a random sample of at most this many accounts (seed: seed); the headline models always use all accounts", True),
     Param("bootstrap", "int", 200, "bootstrap resamples of accounts for the maturity ladder's CIs (0: none)"),
@@ -181,8 +181,6 @@ def _check_ranges(p: dict[str, Any], source: str) -> list[str]:
         problems.append(f"{source}: parameter power: must be in [0.5, 1), not {p['power']}")
     if p["engine"] not in ENGINES:
         problems.append(f"{source}: parameter engine: must be one of {', '.join(ENGINES)}, not {p['engine']!r}")
-    if p["spark_master"] is not None and p["engine"] != "spark":
-        problems.append(f"{source}: parameter spark_master: is read only with engine: spark (engine is {p['engine']!r})")
     if p["cox_max_rows"] < 0:
         problems.append(f"{source}: parameter cox_max_rows: must be 0 or more (0: the discrete-time model always)")
     if p["min_cell"] < 1:

@@ -20,9 +20,9 @@ class EngineError(RuntimeError):
 
 def spark_available() -> str | None:
     """None when a local Spark session can start here, else why not (PySpark or Java missing)."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
         return 'PySpark is not installed: pip install "csresearch[spark]"'
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         return "Java is missing: a local Spark session needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)"
@@ -30,13 +30,16 @@ def spark_available() -> str | None:
 
 
 def spark_session(master: str | None = None):
-    """The process's Spark session for ``master`` (``local[*]`` when None), started on first use and then reused.
+    """The process's Spark session for ``master``, started on first use and then reused; None: the session already
+    running in this process, else a new ``local[*]`` one.
 
     ``sc://host:port`` connects to a Spark Connect server; anything else is a master URL for a classic session
     (``local[2]``, ``spark://host:7077``, ``yarn``). Sessions run in UTC, so a month is the UTC calendar month as on
     DuckDB; a local session keeps its shuffles to a few partitions (Spark's default of 200 is for clusters)."""
-    master = master or "local[*]"
     with _LOCK:
+        if master is None and _SPARK:
+            return next(iter(_SPARK.values()))  # no master asked for: the session this process runs already
+        master = master or "local[*]"
         if master in _SPARK:
             return _SPARK[master]
         if _SPARK:
@@ -60,6 +63,7 @@ def spark_session(master: str | None = None):
                            .config("spark.ui.enabled", "false")
                            .config("spark.driver.memory", os.environ.get("CSRESEARCH_SPARK_DRIVER_MEMORY", "2g")))
         builder = (builder.config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
         session = builder.getOrCreate()
         try:
@@ -95,3 +99,23 @@ def shared(engine: str = "duckdb", spark_master: str | None = None):
         with _LOCK:
             con = _SHARED.setdefault(key, con)
     return con
+
+
+def frame_table(con, frame):
+    """A pandas ``frame`` as a table of ``con``, for queries that scan it many times (a model's Newton steps).
+
+    DuckDB scans the frame in place (a memtable). Spark gets it as a DataFrame made from Arrow record batches and
+    cached, so its queries run on executors rather than on an interpreted local relation on the driver (what a
+    memtable becomes on Spark: seconds per query)."""
+    import ibis
+
+    if con.name != "pyspark":
+        return ibis.memtable(frame)
+    import pyarrow as pa
+
+    session = con._session
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    df = session.createDataFrame(arrow).cache()
+    name = f"csresearch_frame_{id(df):x}"
+    df.createOrReplaceTempView(name)
+    return con.table(name)
