@@ -71,7 +71,7 @@ def test_panel_equals_episodes_on_a_snapshot_with_lag(any_con, snapshot_world):
     ds = snapshot_world
     # lagged attainment, another threshold, a chosen subset of the metrics in a chosen order
     want = episodes(ds, lag_days=35, threshold=0.6, usage_metrics=["logins", "active_users"])
-    got = collect(any_con, panel(**inputs(ds), lag_days=35, threshold=0.6, usage_metrics=["logins", "active_users"]))
+    got = collect(any_con, panel(**inputs(ds, usage_metrics=["logins", "active_users"]), lag_days=35, threshold=0.6))
     left = ds.accounts.set_index("account_id")["start_date"] < ds.observed_from
     first = want.groupby("account_id")["start"].first()
     assert (first[left[first.index]] > 0).all()  # left-truncated accounts enter late
@@ -82,11 +82,15 @@ def test_panel_equals_episodes_on_a_snapshot_with_lag(any_con, snapshot_world):
 def test_a_metric_without_data_is_all_missing(snapshot_world):
     # (episodes cannot be asked this: its usage step fails on a metric without rows)
     con = connect("duckdb")
-    both = collect(con, panel(**inputs(snapshot_world), usage_metrics=["no_such_metric", "logins"]))
-    one = collect(con, panel(**inputs(snapshot_world), usage_metrics=["logins"]))
+    both = collect(con, panel(**inputs(snapshot_world, usage_metrics=["no_such_metric", "logins"])))
+    one = collect(con, panel(**inputs(snapshot_world, usage_metrics=["logins"])))
     assert list(both.columns[-3:]) == ["usage_no_such_metric", "usage_logins", "account_code"]
     assert both["usage_no_such_metric"].isna().all()
     pd.testing.assert_frame_equal(both.drop(columns="usage_no_such_metric"), one)
+    # usage_metrics=None: the metrics are found by a query, sorted, as inputs() finds them in pandas
+    found = collect(con, panel(**{**inputs(snapshot_world), "usage_metrics": None}))
+    pd.testing.assert_frame_equal(found, collect(con, panel(**inputs(snapshot_world))))
+    assert [c for c in found if c.startswith("usage_")] == [f"usage_{m}" for m in sorted(snapshot_world.usage.metric.unique())]
 
 
 def _edge_dataset() -> Dataset:
@@ -188,7 +192,7 @@ def test_panel_from_events_equals_episodes_of_the_loaded_folder(any_con, events_
     ds = load(events_folder)
     want = episodes(ds, lag_days=20)
     kwargs = inputs(ds)
-    kwargs.pop("usage")  # the dense grid load built: the panel counts the raw events itself
+    del kwargs["usage"], kwargs["usage_metrics"]  # the dense grid load built: the panel counts the raw events itself
     got = collect(any_con, panel(**kwargs, events=read_events(any_con, events_folder), lag_days=20))
     assert [c for c in want if c.startswith("usage_")] == sorted(f"usage_{e}" for e in EVENT_TYPES.values())
     first = want.groupby("account_id").cumcount() == 0
