@@ -17,8 +17,9 @@ How the pieces are formulated (each the relational reading of the numpy code in 
   the later row of the progress table holds the interval, as in the numpy code (a stable sort, then the last key at
   or before the day). Work grows with rows + measurements, not with their product.
 * **Usage** (the latest usage period of the account that began before the row's calendar month, at most 45 days
-  before it): such a period can only be in the previous two calendar months, so each period is offered to the rows
-  of the next two months by an equi-join on (account, month number), and the latest one within 45 days is kept.
+  before it): such a period began in one of the two months before, so each period is offered to the next two months
+  and kept for a month when it is recent enough and the account's next period (a ``lead`` window) is not earlier:
+  one scan of the usage table, then an equi-join on (account, month number).
 * **Usage from raw events** (``events=``): what ``load`` does with an events folder (a dense grid, 0 for a silent
   month, from the account's start month to the month of its churn or ``as_of``) followed by ``episodes``' usage
   rule reduces to: the number of events of each type in the previous calendar month, NaN for the account's first
@@ -75,10 +76,10 @@ def table(frame: pd.DataFrame, positions: bool = True) -> ir.Table:
 
 
 def inputs(ds: Dataset, usage_metrics: Iterable[str] | None = None) -> dict:
-    """The keyword arguments of :func:`panel` for a loaded :class:`~csresearch.data.Dataset`: its tables as memtables
-    (:func:`table`; usage without positions, which no rule reads), its ``as_of`` and ``observed_from`` and the usage metrics (``usage_metrics``, by default every
-    metric of ``ds.usage``, sorted, found in pandas rather than by a query), so ``panel(**inputs(ds))`` is
-    ``episodes(ds)``."""
+    """The keyword arguments of :func:`panel` for a loaded :class:`~csresearch.data.Dataset`, so that
+    ``panel(**inputs(ds))`` is ``episodes(ds)``: its tables as memtables (:func:`table`; usage without positions,
+    which no rule reads), its ``as_of`` and ``observed_from``, and the usage metrics: ``usage_metrics``, by default
+    every metric of ``ds.usage``, sorted (found in pandas here, so building the panel runs no query)."""
     out: dict = {"accounts": table(ds.accounts[["account_id", "segment", "start_date", "end_date"]]),
                  "as_of": ds.as_of, "observed_from": ds.observed_from}
     if ds.goals is not None:
@@ -383,8 +384,8 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
     counts as episodes has them), ``account_code`` int64 last. A :func:`monthly_usage`: rows by account_id, date,
     metric, ``date`` as ``datetime64[ns]``, as :func:`csresearch.data.events.aggregate` gives it.
 
-    The result comes as Arrow (``con.to_pyarrow``) and is converted here, column by column: Ibis's own pandas
-    conversion is several times slower on a panel of millions of rows."""
+    The result comes as Arrow (``con.to_pyarrow``), is sorted by Arrow and converted here, column by column: Ibis's
+    own pandas conversion is several times slower on a panel of millions of rows."""
     cols = list(expr.columns)
     if "account_code" in cols:
         keys = ["account_code", "month"]
@@ -392,7 +393,8 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
         keys = ["account_id", "date", "metric"]
     else:
         raise ValueError(f"collect: not a panel or monthly usage table: columns {cols}")
-    arrow = con.to_pyarrow(expr.order_by(keys))
+    # sorted here, not by the engine: on Spark a global ORDER BY is one more job (a sample, then a range shuffle)
+    arrow = con.to_pyarrow(expr).sort_by([(k, "ascending") for k in keys])
     out = {}
     for c in cols:
         col = arrow.column(c)
