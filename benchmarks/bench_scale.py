@@ -148,12 +148,14 @@ def _engine_fit(engine: str, world: Path) -> dict:
     row = fit.summary.loc["attainment"]
     return {"rows": rows, "panel_seconds": t_panel, "fit_seconds": t_fit, "seconds": t_panel + t_fit,
             "hr": float(row["hr"]), "ci": [float(row["ci_low"]), float(row["ci_high"])],
-            "iterations": fit.info.get("iterations"), "events": int(fit.n_events)}
+            "iterations": fit.info.get("iterations"), "events": int(fit.events)}
 
 
 def _equality(folder: Path, cox_max_rows: int) -> dict:
     """The panel of a data folder on DuckDB and on Spark (row counts, column sums), and the study's headline effect
     on each engine with ``cox_max_rows`` (0: the discrete-time model, fitted by the engine)."""
+    import pandas as pd
+
     from csresearch.context import StudyContext
     from csresearch.analyses import attainment_effect
     from csresearch.data import load
@@ -183,6 +185,17 @@ def _equality(folder: Path, cox_max_rows: int) -> dict:
     out["max_hr_ci_diff"] = max(diffs) if diffs else None
     out["method"] = next(iter(effects["duckdb"].values()), {}).get("method")
     return out
+
+
+def _other_scripts_sections(path: Path) -> str:
+    """The sections of an existing BENCHMARKS.md that other scripts wrote (``## ... (benchmarks/other.py)``): kept
+    when this script rewrites the file."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    parts = text.split("\n## ")
+    kept = [p for p in parts[1:] if "(benchmarks/" in p.splitlines()[0] and "bench_scale" not in p.splitlines()[0]]
+    return "".join(f"## {p.rstrip()}\n\n" for p in kept)
 
 
 def _study_summary(reports: Path) -> list[str]:
@@ -352,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-cox", action="store_true")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed after)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--sections", default="agg,panel,cox,study",
+    ap.add_argument("--sections", default="agg,panel,cox,study,engine,equality",
                     help="comma-separated subset of agg (events -> usage), panel (load + episodes), cox (ours vs "
-                         "lifelines), study (end-to-end on the large world); default all")
+                         "lifelines), study (end-to-end on the large world, once per --engines), engine (panel and "
+                         "discrete model on the engine at --engine-accounts), equality (DuckDB vs Spark on the sample "
+                         "and a 20k world); default all")
     ap.add_argument("--large-accounts", type=int, default=1_000_000, help="accounts of the large world (default 1M)")
     ap.add_argument("--large-events", type=float, default=5,
                     help="events per account-month of the large world (default 5: ~100M events at 1M accounts)")
@@ -362,6 +377,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="use this existing folder (accounts, goals, goal_progress, events/; no usage) as the large "
                          "world instead of generating one")
     ap.add_argument("--study-rss-limit-gb", type=float, default=22.0)
+    ap.add_argument("--engines", default="duckdb,spark",
+                    help="engines of the study section (default duckdb,spark: the study once on each)")
+    ap.add_argument("--engine-accounts", type=int, default=5_000_000,
+                    help="accounts of the world of the engine section (the panel and the discrete-time model built "
+                         "and fitted by the engine from Parquet; default 5M)")
+    ap.add_argument("--engine-world", default=None,
+                    help="use this existing folder (accounts, goals, goal_progress Parquet) for the engine section")
+    ap.add_argument("--engine-fit-engines", default="spark",
+                    help="engines of the engine section (default spark; duckdb,spark for both)")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -370,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     from csresearch.world import WorldConfig, simulate, write, write_events
 
     sections = set(args.sections.split(","))
-    if sections - {"agg", "panel", "cox", "study"}:
-        ap.error(f"--sections: unknown {sorted(sections - {'agg', 'panel', 'cox', 'study'})}")
+    known = {"agg", "panel", "cox", "study", "engine", "equality"}
+    if sections - known:
+        ap.error(f"--sections: unknown {sorted(sections - known)}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_scale_"))
     lines = ["# Benchmarks", "", "Written by `benchmarks/bench_scale.py` "
              f"(`{' '.join(argv if argv is not None else sys.argv[1:])}`; sections: {', '.join(sorted(sections))}).",
@@ -514,22 +539,102 @@ def main(argv: list[str] | None = None) -> int:
         if "study" in sections and large is not None:
             # one pooled study (all segments, stratified) with the default parameters; the events' types are the
             # usage metrics, and `session` is the one that follows active users
-            cmd = [sys.executable, "-m", "csresearch", "study", "--data", str(large), "--out", str(work / "reports"),
-                   "--workers", "1", "--set", "usage_baseline=session"]
-            res = measure_command(cmd, args.study_rss_limit_gb)
-            targets.append((f"`csresearch study` on {args.large_accounts:,} accounts: peak RSS < 8 GB",
-                            f"{res['peak_gb']:.2f} GB in {res['seconds']:.0f} s"
-                            + ("" if res["returncode"] == 0 else " (did not complete)"),
-                            res["returncode"] == 0 and res["peak_gb"] < 8))
-            status = ("stopped at the RSS limit" if res["stopped"] else "completed" if res["returncode"] == 0
-                      else f"failed (exit {res['returncode']}): {' / '.join(res['tail'])[:300]}")
             lines += ["## End to end: `csresearch study` on the large world", "",
-                      f"`{' '.join(['csresearch', *cmd[3:]])}`: one study (all segments), one worker; peak RSS is the "
-                      "sum over the command and its kernel (polled every 0.2 s).", "",
-                      *_study_summary(work / "reports"),
-                      "| accounts | wall time | peak RSS (process tree) | target | result |", "| --- | --- | --- | --- | --- |",
-                      f"| {args.large_accounts:,} | {res['seconds']:.0f} s | {res['peak_gb']:.2f} GB | < 8 GB | {status} |", ""]
-            print("\n".join(lines[-4:]), flush=True)
+                      "One study (all segments), one worker, once per engine. Peak RSS is the sum over the command, its "
+                      "kernel and (Spark) the driver JVM, polled every 0.2 s; the Python part (command and kernel) and "
+                      "the JVM are also given apart.", ""]
+            rows = []
+            for engine in args.engines.split(","):
+                reports = work / f"reports_{engine}"
+                cmd = [sys.executable, "-m", "csresearch", "study", "--data", str(large), "--out", str(reports),
+                       "--workers", "1", "--set", "usage_baseline=session", "--engine", engine]
+                res = measure_command(cmd, args.study_rss_limit_gb)
+                ok = res["returncode"] == 0
+                if engine == "duckdb":
+                    targets.append((f"`csresearch study` on {args.large_accounts:,} accounts (DuckDB): peak RSS < 4 GB",
+                                    f"{res['peak_gb']:.2f} GB" + ("" if ok else " (did not complete)"),
+                                    ok and res["peak_gb"] < 4))
+                    targets.append((f"`csresearch study` on {args.large_accounts:,} accounts (DuckDB): wall < 240 s",
+                                    f"{res['seconds']:.0f} s", ok and res["seconds"] < 240))
+                status = ("stopped at the RSS limit" if res["stopped"] else "completed" if ok
+                          else f"failed (exit {res['returncode']}): {' / '.join(res['tail'])[:300]}")
+                lines += [f"`{' '.join(['csresearch', *cmd[3:]])}`", "", *_study_summary(reports)]
+                rows.append(f"| {engine} | {args.large_accounts:,} | {res['seconds']:.0f} s | {res['peak_gb']:.2f} GB | "
+                            f"{res['python_gb']:.2f} GB | {res['java_gb']:.2f} GB | {status} |")
+                print(rows[-1], flush=True)
+            lines += ["| engine | accounts | wall time | peak RSS (process tree) | Python (command + kernel) | JVM | "
+                      "result |", "| --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
+
+        # -- the panel and the model on the engine ----------------------------------------------------------
+        if "engine" in sections:
+            eworld = Path(args.engine_world) if args.engine_world else work / "engine_world"
+            if not args.engine_world:
+                gen = measure_command([sys.executable, "-m", "csresearch", "generate", "--out", str(eworld),
+                                       "--accounts", str(args.engine_accounts), "--seed", "3", "--format", "parquet",
+                                       "--force"], 1e9)
+                (eworld / "usage.parquet").unlink(missing_ok=True)  # the panel of this section needs no usage
+                lines += [f"Generated {args.engine_accounts:,} accounts (Parquet, streamed a block at a time) in "
+                          f"{gen['seconds']:.0f} s at {gen['peak_gb']:.2f} GB peak.", ""]
+                targets.append((f"generator, {args.engine_accounts:,} accounts: peak < 8 GB",
+                                f"{gen['peak_gb']:.2f} GB in {gen['seconds']:.0f} s", gen["peak_gb"] < 8))
+            lines += ["## The panel and the discrete-time model on the engine", "",
+                      f"`child engine_fit:<engine>` on {args.engine_accounts:,} accounts: the engine reads the world's "
+                      "Parquet files, builds the panel (`csresearch.engine.panel.panel`), writes it once to Parquet, and "
+                      "fits the discrete-time model of churn on attainment (spline baseline, log-exposure offset, "
+                      "segment strata, SEs clustered by account) with `csresearch.engine.discrete.fit_discrete`. "
+                      "Python never holds a table of the world: its memory is the driver's (a few k x k matrices "
+                      "and the event rows' times for the knots).", "",
+                      "| engine | accounts | panel rows | churn events | panel | fit | Newton iterations | HR (95% CI) | "
+                      "Python peak | JVM peak |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for engine in args.engine_fit_engines.split(","):
+                res = measure_command([sys.executable, __file__, "--child", f"engine_fit:{engine}", str(eworld)], 1e9)
+                r = res["result"] or {}
+                if r:
+                    lines.append(f"| {engine} | {args.engine_accounts:,} | {r['rows']:,} | {r['events']:,} | "
+                                 f"{r['panel_seconds']:.0f} s | {r['fit_seconds']:.0f} s | {r['iterations']} | "
+                                 f"{r['hr']:.3f} ({r['ci'][0]:.3f}-{r['ci'][1]:.3f}) | {res['python_gb']:.2f} GB | "
+                                 f"{res['java_gb']:.2f} GB |")
+                else:
+                    lines.append(f"| {engine} | {args.engine_accounts:,} | failed: {' / '.join(res['tail'])[:200]} "
+                                 "| | | | | | | |")
+                if engine == "spark":
+                    targets.append((f"panel + discrete model on Spark, {args.engine_accounts:,} accounts: driver "
+                                    "(Python) RSS < 2 GB", f"{res['python_gb']:.2f} GB in {res['seconds']:.0f} s",
+                                    bool(r) and res["python_gb"] < 2))
+                print(lines[-1], flush=True)
+            lines.append("")
+
+        # -- DuckDB and Spark give one answer ---------------------------------------------------------------
+        if "equality" in sections:
+            from csresearch.world import WorldConfig as _WC, generate as _generate
+
+            w20 = work / "world20k"
+            if not w20.exists():
+                _generate(_WC(n_accounts=20_000, seed=11), w20, fmt="parquet")
+            lines += ["## DuckDB and Spark: equal panels, equal hazard ratios", "",
+                      "`child equal:0`: the study context on each engine with `cox_max_rows=0` (the discrete-time model "
+                      "everywhere: numpy in process on DuckDB, Spark aggregates on Spark); the panel's row count and "
+                      "the sum of every numeric column, then the attainment analysis (time-varying and "
+                      "usage-adjusted hazard ratios). Differences are absolute.", "",
+                      "| data | accounts | panel rows (DuckDB / Spark) | largest relative difference of a column sum | "
+                      "largest difference of an HR or interval limit | DuckDB panel + effect | Spark panel + effect |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
+            for label, folder in (("bundled sample", ROOT / "data" / "sample"), ("20k world (seed 11)", w20)):
+                res = measure_command([sys.executable, __file__, "--child", "equal:0", str(folder)], 1e9)
+                r = res["result"] or {}
+                if not r:
+                    lines.append(f"| {label} | failed: {' / '.join(res['tail'])[:200]} | | | | | |")
+                    continue
+                lines.append(f"| {label} | {r['accounts']:,} | {r['duckdb_rows']:,} / {r['spark_rows']:,} | "
+                             f"{r['max_rel_sum_diff']:.1e} | {r['max_hr_ci_diff']:.1e} | "
+                             f"{r['duckdb_panel_seconds']:.0f} + {r['duckdb_effect_seconds']:.0f} s | "
+                             f"{r['spark_panel_seconds']:.0f} + {r['spark_effect_seconds']:.0f} s |")
+                targets.append((f"DuckDB vs Spark on the {label}: HRs and interval limits agree to 1e-6",
+                                f"{r['max_hr_ci_diff']:.1e}", r["rows_equal"] and r["max_hr_ci_diff"] is not None
+                                and r["max_hr_ci_diff"] < 1e-6))
+                print(lines[-1], flush=True)
+            lines.append("")
+
         if targets:
             lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |",
                       *[f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in targets], ""]
@@ -537,7 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = Path(args.out)
+    kept = _other_scripts_sections(out)
+    out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
 
