@@ -219,10 +219,10 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     from .engine import shared
     from .engine.panel import collect, inputs, panel
 
-    kw = inputs(ds)
+    kw = inputs(ds, usage_metrics=usage_metrics)
     if as_of is not None:
         kw["as_of"] = pd.Timestamp(as_of)
-    expr = panel(**kw, lag_days=lag_days, threshold=threshold, usage_metrics=usage_metrics)
+    expr = panel(**kw, lag_days=lag_days, threshold=threshold)
     out = collect(con if con is not None else shared("duckdb"), expr)
     release_memory()
     return out
