@@ -217,13 +217,20 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     (an Ibis backend from :func:`csresearch.engine.connect`; the process's in-memory DuckDB when None) and collected.
     """
     from .engine import shared
-    from .engine.panel import collect, inputs, panel
+    from .engine.panel import collect, inputs, panel, read_events
 
+    con = con if con is not None else shared("duckdb")
     kw = inputs(ds, usage_metrics=usage_metrics)
+    events = (ds.files or {}).get("events")
+    if events is not None and "usage" in kw:
+        # the usage was aggregated from raw events by load: the engine reads the events files itself and counts the
+        # previous month's events per row (the same values, without shipping the long usage table to it)
+        kw["events"] = read_events(con, events)
+        del kw["usage"]
     if as_of is not None:
         kw["as_of"] = pd.Timestamp(as_of)
     expr = panel(**kw, lag_days=lag_days, threshold=threshold)
-    out = collect(con if con is not None else shared("duckdb"), expr)
+    out = collect(con, expr)
     release_memory()
     return out
 

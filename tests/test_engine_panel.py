@@ -264,3 +264,14 @@ def test_the_public_episodes_is_the_engine_panel(sample):
     want = episodes(sample, lag_days=30)
     assert list(got.columns) == [*want.columns, "account_code"]
     pd.testing.assert_frame_equal(got.drop(columns="account_code"), want, check_exact=False, rtol=1e-12)
+
+
+def test_the_public_episodes_of_an_events_folder_reads_the_events(events_folder):
+    from csresearch.attainment import episodes as public
+
+    ds = load(events_folder)
+    assert "events" in ds.files and ds.usage is not None  # load aggregated the events into the dense usage grid
+    got = public(ds, lag_days=20)
+    want = episodes(ds, lag_days=20)  # the oracle reads that usage grid
+    assert got.filter(like="usage_").notna().mean().min() > 0.5
+    pd.testing.assert_frame_equal(got.drop(columns="account_code"), want, check_exact=False, rtol=1e-12)
