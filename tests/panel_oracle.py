@@ -12,26 +12,10 @@ import numpy as np
 import pandas as pd
 
 from csresearch._memory import release_memory
-from csresearch.attainment import DAYS_PER_MONTH, _attainment_arrays
+from csresearch.attainment import _DAY_SPAN, DAYS_PER_MONTH, _attainment_arrays, _days
 
 #: rows per slice when a long table is turned into integer keys
 _SLICE = 4_000_000
-
-#: keys combine an index with a day number: days since 1677-09-21 (the first datetime64[ns] day), so every
-#: date pandas can hold is in [0, 2**18)
-_DAY_SPAN = 1 << 18
-_DAY_ZERO = 106_752
-
-
-def _days(values) -> np.ndarray:
-    """Dates (at midnight) as int64 days since 1677-09-21; one array allocated for datetime64[ns] input."""
-    arr = np.asarray(values)
-    if arr.dtype != np.dtype("datetime64[ns]"):
-        arr = pd.to_datetime(pd.Series(values)).to_numpy("datetime64[ns]")
-    days = arr.view(np.int64) // 86_400_000_000_000
-    days += _DAY_ZERO
-    return days
-
 
 def _month_floor(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[M]")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -376,6 +377,35 @@ def _usage_from_events(events: ir.Table, codes: ir.Table, names: list[str]) -> i
 
 # -- results as pandas ----------------------------------------------------------------------------------------------
 
+#: rows per Arrow record batch when a result is collected
+_BATCH_ROWS = 1 << 20
+
+
+def _record_batches(con, expr):
+    """The result of ``expr`` as a stream of Arrow record batches (``con.to_pyarrow_batches``). Ibis 12 streams a
+    DuckDB result with ``fetch_record_batch``, which DuckDB 2.0 no longer has: there the same SQL is streamed with
+    DuckDB's ``to_arrow_reader`` (Ibis's own pre-execution step registers the memtables first)."""
+    if con.name == "duckdb":
+        con._run_pre_execute_hooks(expr)
+        return con.con.sql(con.compile(expr)).to_arrow_reader(_BATCH_ROWS)
+    return con.to_pyarrow_batches(expr, chunk_size=_BATCH_ROWS)
+
+
+def _numpy_column(c: str, col) -> np.ndarray:
+    """One Arrow column of a panel or usage result as the numpy array ``episodes`` has for it."""
+    if c in ("account_id", "segment", "metric"):
+        return col.to_pandas(deduplicate_objects=True).to_numpy(dtype=object)  # one str per distinct value
+    if c in ("month", "period_start", "date"):
+        return col.to_pandas(date_as_object=False).to_numpy().astype("datetime64[ns]")
+    if c == "event":
+        return col.to_numpy(zero_copy_only=False).astype(np.int8)
+    if c in ("goals_set", "goals_attained"):
+        return col.to_numpy(zero_copy_only=False).astype(np.int32)
+    if c == "account_code":
+        return col.to_numpy(zero_copy_only=False).astype(np.int64)
+    return col.to_numpy(zero_copy_only=False).astype(np.float64)  # float64, nulls as NaN
+
+
 def collect(con, expr: ir.Table) -> pd.DataFrame:
     """Execute ``expr`` on ``con`` and give the frame the numpy code gives.
 
@@ -384,8 +414,9 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
     counts as episodes has them), ``account_code`` int64 last. A :func:`monthly_usage`: rows by account_id, date,
     metric, ``date`` as ``datetime64[ns]``, as :func:`csresearch.data.events.aggregate` gives it.
 
-    The result comes as Arrow (``con.to_pyarrow``), is sorted by Arrow and converted here, column by column: Ibis's
-    own pandas conversion is several times slower on a panel of millions of rows."""
+    The engine sorts (DuckDB spills a large sort to disk) and streams the result as Arrow record batches, converted
+    here batch by batch into numpy: neither the whole Arrow result nor a sorted copy of it is ever held (at 20
+    million rows each would be gigabytes), and Ibis's own pandas conversion, several times slower, is not used."""
     cols = list(expr.columns)
     if "account_code" in cols:
         keys = ["account_code", "month"]
@@ -393,24 +424,14 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
         keys = ["account_id", "date", "metric"]
     else:
         raise ValueError(f"collect: not a panel or monthly usage table: columns {cols}")
-    # sorted here, not by the engine: on Spark a global ORDER BY is one more job (a sample, then a range shuffle)
-    arrow = con.to_pyarrow(expr).sort_by([(k, "ascending") for k in keys])
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
+    for batch in _record_batches(con, expr.order_by(keys)):
+        for c in cols:
+            parts[c].append(_numpy_column(c, batch.column(c)))
+        del batch
     out = {}
     for c in cols:
-        col = arrow.column(c)
-        arrow = arrow.drop_columns([c])  # free each column once converted
-        if c in ("account_id", "segment", "metric"):
-            values = col.to_pandas(deduplicate_objects=True).to_numpy(dtype=object)  # one str per distinct value
-        elif c in ("month", "period_start", "date"):
-            values = col.to_pandas(date_as_object=False).to_numpy().astype("datetime64[ns]")
-        elif c == "event":
-            values = col.to_numpy(zero_copy_only=False).astype(np.int8)
-        elif c in ("goals_set", "goals_attained"):
-            values = col.to_numpy(zero_copy_only=False).astype(np.int32)
-        elif c == "account_code":
-            values = col.to_numpy(zero_copy_only=False).astype(np.int64)
-        else:  # float64, nulls as NaN
-            values = col.to_numpy(zero_copy_only=False).astype(np.float64)
-        out[c] = values
-        del col
+        chunks = parts.pop(c)
+        out[c] = np.concatenate(chunks) if chunks else _numpy_column(c, pa.array([], type=expr.schema()[c].to_pyarrow()))
+        del chunks
     return pd.DataFrame(out)
