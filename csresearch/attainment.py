@@ -214,19 +214,18 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     clustering. Extra account columns are not copied: join them from ``ds.accounts`` when needed.
 
     The panel is :func:`csresearch.engine.panel.panel`, the one definition both engines run, executed on ``con``
-    (an Ibis backend from :func:`csresearch.engine.connect`; the process's in-memory DuckDB when None) and collected.
+    (an Ibis backend from :func:`csresearch.engine.connect`; when None, a private in-memory DuckDB, closed
+    afterwards so that its memory goes back to the system) and collected.
     """
-    from .engine import shared
-    from .engine.panel import collect, inputs, panel, read_events
+    from .engine.backend import session
+    from .engine.panel import collect, inputs, panel
 
-    con = con if con is not None else shared("duckdb")
-    kw = inputs(ds, usage_metrics=usage_metrics)
-    events = (ds.files or {}).get("events")
-    if events is not None and "usage" in kw:
-        # the usage was aggregated from raw events by load: the engine reads the events files itself and counts the
-        # previous month's events per row (the same values, without shipping the long usage table to it)
-        kw["events"] = read_events(con, events)
-        del kw["usage"]
+    if con is None:
+        with session("duckdb") as own:
+            return episodes(ds, lag_days=lag_days, threshold=threshold, usage_metrics=usage_metrics, as_of=as_of,
+                            con=own)
+    # usage counted from raw events: the engine reads the events files itself (see inputs)
+    kw = inputs(ds, usage_metrics=usage_metrics, con=con)
     if as_of is not None:
         kw["as_of"] = pd.Timestamp(as_of)
     expr = panel(**kw, lag_days=lag_days, threshold=threshold)

@@ -183,7 +183,7 @@ class StudyContext:
 
     @property
     def has_usage(self) -> bool:
-        return self.ds.usage is not None or (self.sample is not None and self.sample.usage is not None)
+        return self.ds.has_usage or (self.sample is not None and self.sample.has_usage)
 
     @cached_property
     def usage_metrics(self) -> list[str] | None:
@@ -191,10 +191,10 @@ class StudyContext:
         table but the health score; None without usage."""
         if self.params["usage_metrics"] is not None:
             return list(self.params["usage_metrics"])
-        usage = self.ds.usage if self.ds.usage is not None else (self.sample.usage if self.sample is not None else None)
-        if usage is None:
+        data = self.ds if self.ds.has_usage else self.sample
+        if data is None or not data.has_usage:
             return None
-        return sorted(set(usage["metric"].unique()) - {self.params["health_score_metric"]})
+        return sorted(set(data.usage_metrics) - {self.params["health_score_metric"]})
 
     @property
     def panel(self) -> pd.DataFrame:
@@ -205,8 +205,10 @@ class StudyContext:
                 # rebuilt now it would lack usage (let go for the sample): the runner runs full-book analyses first
                 raise RuntimeError("the full panel was let go for the secondary sample; an analysis of the whole book "
                                    "must not set USES_SAMPLE")
-            self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
-                                   threshold=self.params["attainment_threshold"], con=self.engine.connection())
+            with self.engine.session() as con:
+                self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
+                                       threshold=self.params["attainment_threshold"], con=con)
+            release_memory()
         return self._panel
 
     @property
@@ -222,8 +224,10 @@ class StudyContext:
         if self._sample_panel is None:
             self._panel = None
             release_memory()
-            self._sample_panel = episodes(self.sample, lag_days=self.params["lag_days"],
-                                          threshold=self.params["attainment_threshold"], con=self.engine.connection())
+            with self.engine.session() as con:
+                self._sample_panel = episodes(self.sample, lag_days=self.params["lag_days"],
+                                              threshold=self.params["attainment_threshold"], con=con)
+            release_memory()
         return self._sample_panel
 
     @cached_property

@@ -171,7 +171,7 @@ def ladder_features(ds: "Dataset", panel=None, *, usage_metrics=None, health_sco
 
 def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric: str | None = None,
            threshold: float = 1.0, bootstrap: int = 100, seed: int = 2026, alpha: float = 0.05, lag_days: int = 0,
-           cox_max_rows: int | None = None, folds: int = CV_FOLDS, repeats: int = CV_REPEATS):
+           cox_max_rows: int | None = None, folds: int = CV_FOLDS, repeats: int = CV_REPEATS, engine=None):
     """C-index of a churn model using only what each maturity level knows, out of sample, with CIs and the gain per
     step.
 
@@ -214,6 +214,9 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     ``n_rows``, ``n_events``, ``stratified_by``, ``method`` and ``note`` (why there are no intervals, when there
     are none). With ``bootstrap=0`` (or a book too large for the bootstrap table) the C-indices come without
     intervals, from one split.
+
+    ``engine``: the study's :class:`csresearch.models.Engine` (its ``alpha`` and ``cox_max_rows`` then replace the
+    arguments of those names, and its backend fits the models); None: one built from ``alpha`` and ``cox_max_rows``.
     """
     import numpy as np
     import pandas as pd
@@ -229,7 +232,9 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     if ep["event"].sum() < 10:
         raise AnalysisError(f"the ladder needs at least 10 churn events with usage recorded, not {int(ep['event'].sum())}")
     strata = strata_of(ep)
-    engine = Engine(alpha=alpha, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
+    if engine is None:
+        engine = Engine(alpha=alpha, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
+    alpha = engine.alpha
     note = None
     n_events, n_accounts = int(ep["event"].sum()), int(ep["account_id"].nunique())
     if bootstrap and n_events * n_accounts > MAX_BOOTSTRAP_CELLS:

@@ -65,6 +65,13 @@ class Engine:
 
         return shared(self.backend, self.spark_master)
 
+    def session(self):
+        """A backend of this engine for one large job, in a ``with`` block (:func:`csresearch.engine.backend.session`:
+        on DuckDB a private database whose memory goes back to the system at the end)."""
+        from .engine.backend import session
+
+        return session(self.backend, self.spark_master)
+
     def panel(self, frame: pd.DataFrame, covariates: Sequence[str], strata: str | None, *, fast: bool = False) -> Fit:
         """A proportional-hazards model of churn on account-month rows, robust SEs clustered by account.
 
@@ -111,8 +118,9 @@ class Engine:
             cluster = "account_code"
         cols = list(dict.fromkeys(c for c in ("event", "tenure_months", EXPOSURE, *covariates, strata, cluster) if c))
         con = self.connection()
-        return fit_on_engine(frame_table(con, frame[cols]), "event", covariates, "tenure_months", strata=strata,
-                             cluster=cluster, alpha=self.alpha, exposure=EXPOSURE, con=con)
+        with frame_table(con, frame[cols]) as table:
+            return fit_on_engine(table, "event", covariates, "tenure_months", strata=strata, cluster=cluster,
+                                 alpha=self.alpha, exposure=EXPOSURE, con=con)
 
     def cox(self, frame: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *,
             entry: str | None = None, strata: str | None = None) -> Fit:

@@ -23,21 +23,8 @@ def _month_floor(days: np.ndarray) -> np.ndarray:
 
 def numpy_episodes(ds, *, lag_days: int = 0, threshold: float = 1.0,
              usage_metrics: Iterable[str] | None = None, as_of=None) -> pd.DataFrame:
-    """The account-month panel in counting-process form: one ``(start, stop]`` row per account per calendar month at risk.
-
-    Time is tenure in days since the account's ``start_date``. Each account's life ``(start_date, end]`` (end =
-    churn date or ``as_of``) is cut at the first day of every calendar month. ``event`` is 1 on the row whose
-    ``stop`` is the churn date. With ``observed_from`` (a snapshot export), rows before it are dropped and the
-    first row starts there: the account enters the risk set late (left truncation), never at its start.
-    An account that churned on its start day gets a half-day row so its event is kept.
-
-    Columns: ``account_id, segment, month`` (first day of the calendar month), ``start, stop, event,
-    period_start`` (the date the row starts), ``tenure_months``; ``attainment, goals_set, goals_attained`` (at
-    ``period_start - lag_days``, see :func:`account_attainment`) when the dataset has goals; and for each usage
-    metric ``usage_<metric>``: the value of the latest usage period that began before the row's calendar month
-    (so complete when the row starts), NaN when there is none within 45 days (e.g. the account's first month).
-    Extra account columns are not copied: join them from ``ds.accounts`` when needed.
-    """
+    """The panel :func:`csresearch.attainment.episodes` documents (its columns and rules are stated there, once),
+    without ``account_code``, computed in numpy from ``ds`` (its usage table read as a frame)."""
     acc = ds.accounts
     as_of = pd.Timestamp(as_of) if as_of is not None else ds.as_of
     start = acc["start_date"].to_numpy("datetime64[D]")

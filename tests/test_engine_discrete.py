@@ -208,3 +208,16 @@ def test_two_strata_columns_and_an_integer_cluster():
     assert_same_fit(got, ref)
     assert got.info["baseline_terms"][-5:] == ("strata[hi, 1]", "strata[hi, 2]", "strata[lo, 0]", "strata[lo, 1]",
                                                "strata[lo, 2]")
+
+
+def test_frame_table_lets_the_frame_go_after_the_block(any_con):
+    from csresearch.engine.backend import frame_table
+
+    def views():
+        return ({t.name for t in any_con._session.catalog.listTables()} if any_con.name == "pyspark" else set())
+
+    before = views()
+    with frame_table(any_con, pd.DataFrame({"a": [1.0, 2.0, 4.5]})) as t:
+        assert float(any_con.execute(t.a.sum())) == 7.5
+        assert len(views() - before) == (1 if any_con.name == "pyspark" else 0)
+    assert views() == before

@@ -254,3 +254,31 @@ def test_dense_usage_counts_only_the_months_an_account_was_active(folder_without
     order = {a: i for i, a in enumerate(ds.accounts["account_id"])}
     keys = list(zip(ds.usage["account_id"].map(order), ds.usage["date"], ds.usage["metric"]))
     assert keys == sorted(keys)
+
+
+def test_the_usage_of_events_is_counted_when_first_read_for_the_datasets_own_accounts(folder_without_usage):
+    from csresearch.data import PendingUsage
+    from csresearch.data.events import aggregate as count
+
+    rows = [*_EVENTS, ("a-2", "2024-03-31 22:00:00", "login"), ("a-5", "2023-07-02 10:00:00", "report")]
+    _write(folder_without_usage, _frame(rows), "parts")
+    ds = load(folder_without_usage)
+    # loading counts nothing: the metrics and the row count are known, the table is pending
+    assert isinstance(ds.usage_state(), PendingUsage)
+    assert ds.has_usage and ds.usage_metrics == ["login", "report"]
+    assert "pending" in repr(ds)
+    rep = validate(folder_without_usage)
+    # a sample stays pending and counts only its own accounts, exactly the rows of the full table
+    sample = ds.sample_accounts(2, seed=3)
+    assert isinstance(sample.usage_state(), PendingUsage)
+    part = sample.usage
+    assert set(part["account_id"]) == set(sample.accounts["account_id"])
+    whole = ds.usage
+    assert isinstance(ds.usage_state(), pd.DataFrame) and len(whole) == rep.summary["rows"]["usage"]
+    pd.testing.assert_frame_equal(whole, count(find_events(folder_without_usage)[0], accounts=ds.accounts,
+                                               as_of=ds.as_of))
+    expect = whole[whole["account_id"].isin(sample.accounts["account_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part, expect)
+    # set explicitly, it is what was set
+    import dataclasses
+    assert dataclasses.replace(ds, usage=None).usage is None and not dataclasses.replace(ds, usage=None).has_usage

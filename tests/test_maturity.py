@@ -165,6 +165,19 @@ def test_a_ladder_too_large_to_bootstrap_keeps_its_point_estimates(sample, monke
     assert "no confidence intervals" in lad.attrs["note"] and "table of churn months by accounts" in lad.attrs["note"]
 
 
+def test_the_ladder_fits_with_the_engine_it_is_given(sample):
+    from csresearch.models import Engine
+
+    ds, panel = sample
+    kw = dict(health_score_metric="health_score", bootstrap=20, seed=1)
+    # the study's engine decides the model (cox_max_rows) and the intervals' level (alpha), not the arguments
+    given = maturity.ladder(ds, panel, engine=Engine(alpha=0.2, cox_max_rows=0), alpha=0.05, cox_max_rows=10**9, **kw)
+    same = maturity.ladder(ds, panel, alpha=0.2, cox_max_rows=0, **kw)
+    pd.testing.assert_frame_equal(given, same)
+    default = maturity.ladder(ds, panel, **kw)
+    assert not np.allclose(given["ci_low"].dropna(), default["ci_low"].dropna())
+
+
 def test_the_ladder_plot_starts_at_the_coin_toss():
     import matplotlib
 

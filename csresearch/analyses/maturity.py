@@ -37,8 +37,7 @@ def run(ctx: "StudyContext") -> Result:
         try:
             lad = M.ladder(ctx.secondary, ctx.sample_panel, usage_metrics=ctx.usage_metrics,
                            health_score_metric=ctx["health_score_metric"], threshold=ctx["attainment_threshold"],
-                           bootstrap=ctx["bootstrap"], seed=ctx.seed, alpha=ctx.alpha, lag_days=ctx["lag_days"],
-                           cox_max_rows=ctx["cox_max_rows"])
+                           bootstrap=ctx["bootstrap"], seed=ctx.seed, lag_days=ctx["lag_days"], engine=ctx.engine)
         except (AnalysisError, ValueError) as exc:
             res.warnings.append(f"The maturity ladder could not be estimated: {exc}.")
         else:

@@ -14,7 +14,9 @@ are reported with the raw file, the raw column and the raw rows. ``label_horizon
 
 ``events`` (``events.parquet``, a folder ``events/`` of Parquet parts, or ``events.csv``) are
 aggregated into the monthly ``usage`` table by :mod:`csresearch.data.events` (DuckDB, out of core: the
-events never enter pandas) *only when the folder has no usage table*. With both, usage wins and the
+events never enter pandas) *only when the folder has no usage table*. The counting is deferred: it runs when
+:attr:`Dataset.usage` is first read, for the accounts of the dataset read (so a sample of a large book counts only
+its own accounts, and the account-month panel, which reads the events files on its engine, never needs it). With both, usage wins and the
 events are reported as present but not read: merging would count the same activity twice when the
 usage was itself derived from the events. Event problems are errors (exit 2), like usage's, and are
 found in DuckDB (see :func:`csresearch.data.events.check`); events take part in the as_of default
@@ -51,8 +53,52 @@ from ._spec import CONTRACT_DOC, OBSERVATION_DATES, TABLES, TEXT, doc
 #: DuckDB's memory budget while validating and aggregating events
 EVENTS_MEMORY_LIMIT = "1GB"
 
-__all__ = ["CONTRACT_DOC", "Dataset", "DataValidationError", "Problem", "TABLES", "ValidationReport", "label_start",
+__all__ = ["CONTRACT_DOC", "Dataset", "DataValidationError", "PendingUsage", "Problem", "TABLES", "ValidationReport", "label_start",
            "load", "validate"]
+
+
+@dataclass(frozen=True)
+class PendingUsage:
+    """The dense monthly usage of raw events, not counted yet (see :class:`_Usage`): the events, the as_of date that
+    ends an active account's months, and the event types (sorted), which are the usage metrics."""
+
+    source: Any  # csresearch.data.events.EventSource
+    as_of: pd.Timestamp
+    metrics: tuple[str, ...]
+
+    def count(self, accounts: pd.DataFrame) -> pd.DataFrame:
+        """The dense usage table of ``accounts`` (:func:`csresearch.data.events.aggregate`)."""
+        from .events import aggregate, connect
+
+        con = connect(memory_limit=EVENTS_MEMORY_LIMIT, spill=True)
+        try:
+            return aggregate(self.source, con=con, accounts=accounts, as_of=self.as_of)
+        finally:
+            con.close()
+            release_memory()
+
+
+class _Usage:
+    """``Dataset.usage``: a frame, None, or a :class:`PendingUsage` counted (for the dataset's own accounts) and kept
+    when first read. A dataclass field whose default is this descriptor: ``Dataset(..., usage=x)`` and
+    ``replace(ds, usage=x)`` set it; :meth:`Dataset.usage_state` looks without counting."""
+
+    def __set_name__(self, owner, name):
+        # kept in the instance's __dict__ under the field's own name (a data descriptor wins over it), so that
+        # ``Dataset(**ds.__dict__)`` copies a dataset as it is, pending usage included
+        self.slot = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.slot)  # no class-level default: the dataclass field stays required
+        value = obj.__dict__[self.slot]
+        if isinstance(value, PendingUsage):
+            value = value.count(obj.accounts)
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
 
 
 @dataclass
@@ -63,7 +109,8 @@ class Dataset:
     accounts: pd.DataFrame
     goals: pd.DataFrame | None
     goal_progress: pd.DataFrame | None
-    usage: pd.DataFrame | None
+    #: the long monthly usage table; counted from raw events when first read (see :class:`PendingUsage`)
+    usage: pd.DataFrame | None = _Usage()
     as_of: pd.Timestamp
     observed_from: pd.Timestamp | None
     description: str | None
@@ -99,6 +146,32 @@ class Dataset:
     @property
     def has_goals(self) -> bool:
         return self.goals is not None and len(self.goals) > 0
+
+    def usage_state(self) -> "pd.DataFrame | PendingUsage | None":
+        """The usage as held, without counting pending events: a frame, a :class:`PendingUsage` or None."""
+        return self.__dict__["usage"]
+
+    @property
+    def has_usage(self) -> bool:
+        """A usage table, counted or pending (reading this never counts events)."""
+        return self.usage_state() is not None
+
+    @property
+    def usage_metrics(self) -> list[str]:
+        """The usage metrics, sorted (the event types of pending events: nothing is counted); [] without usage."""
+        held = self.usage_state()
+        if held is None:
+            return []
+        if isinstance(held, PendingUsage):
+            return list(held.metrics)
+        return sorted(str(m) for m in pd.unique(held["metric"]))
+
+    def __repr__(self) -> str:  # the generated repr would read (and count) the usage
+        held = self.usage_state()
+        usage = ("pending" if isinstance(held, PendingUsage) else None if held is None else f"{len(held):,} rows")
+        return (f"Dataset(path={str(self.path)!r}, accounts={len(self.accounts):,}, "
+                f"goals={None if self.goals is None else len(self.goals)}, usage={usage}, "
+                f"as_of={self.as_of.date()})")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables that were read, in contract order."""
@@ -138,7 +211,10 @@ class Dataset:
         progress = None
         if self.goal_progress is not None:
             progress = self.goal_progress[self.goal_progress["goal_id"].isin(pd.Index(goals["goal_id"]))].reset_index(drop=True)
-        usage = None if self.usage is None else self.usage[self.usage["account_id"].isin(ids)].reset_index(drop=True)
+        usage = self.usage_state()
+        if isinstance(usage, pd.DataFrame):
+            usage = usage[usage["account_id"].isin(ids)].reset_index(drop=True)
+        # pending events stay pending: counted, when read, for the restricted dataset's own accounts
         return replace(self, accounts=accounts, goals=goals, goal_progress=progress, usage=usage)
 
 
@@ -429,6 +505,7 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
         if events is not None:
             from .events import dense_rows
             report.summary["rows"]["usage"] = dense_rows(events, typed["accounts"], as_of, con=con)
+            con.close()  # DuckDB gives its memory back when its database closes
         return report, None
 
     frames = {t: _final_frame(raws[t], typed[t]) for t in raws}
@@ -439,10 +516,11 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     accounts = frames["accounts"]
     usage_frame = None
     if events is not None:
-        from .events import aggregate as aggregate_events
-        usage_frame = aggregate_events(events, con=con, accounts=accounts, as_of=as_of)
+        from .events import dense_rows, event_types
+        usage_frame = PendingUsage(events, pd.Timestamp(as_of), tuple(event_types(events, con=con)))
+        report.summary["rows"]["usage"] = dense_rows(events, accounts, as_of, con=con)
+        con.close()  # DuckDB gives its memory back when its database closes
         release_memory()
-        report.summary["rows"]["usage"] = len(usage_frame)
 
     dataset = Dataset(
         path=folder, accounts=accounts, goals=frames.get("goals"),

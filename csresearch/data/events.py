@@ -215,12 +215,19 @@ def _grid(source: EventSource, con, accounts: pd.DataFrame, as_of) -> tuple[list
     import numpy as np
 
     as_of = pd.Timestamp(as_of)
-    metrics = sorted(r[0] for r in con.execute(
-        f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
+    metrics = event_types(source, con=con)
     first = accounts["start_date"].to_numpy("datetime64[M]")
     last = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
     n_months = np.maximum((last - first).astype(np.int64) + 1, 0)
     return metrics, first, last, n_months
+
+
+def event_types(source: EventSource | Path | str, *, con=None) -> list[str]:
+    """The distinct event types of the events, sorted: the metrics of their usage table."""
+    source = _as_source(source)
+    con = con or connect()
+    return sorted(r[0] for r in con.execute(
+        f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
 
 
 def dense_rows(source: EventSource | Path | str, accounts: pd.DataFrame, as_of, *, con=None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from typing import Any
 
 #: the engines a study may run its data work on
@@ -120,21 +121,48 @@ def shared(engine: str = "duckdb", spark_master: str | None = None):
     return con
 
 
+@contextmanager
+def session(engine: str = "duckdb", spark_master: str | None = None):
+    """A backend for one large job (a study's panel), in a ``with`` block.
+
+    DuckDB: a private in-memory database, closed at the end of the block. DuckDB's allocator keeps the memory a
+    large query used until its database is closed (2 GB after the panel of 200,000 accounts, for the rest of the
+    study), so the job that needs it most gets a database of its own. Spark: the process's shared session
+    (:func:`shared`), left running."""
+    if engine != "duckdb":
+        yield shared(engine, spark_master)
+        return
+    con = connect("duckdb")
+    try:
+        yield con
+    finally:
+        con.disconnect()
+
+
+@contextmanager
 def frame_table(con, frame):
-    """A pandas ``frame`` as a table of ``con``, for queries that scan it many times (a model's Newton steps).
+    """A pandas ``frame`` as a table of ``con``, for queries that scan it many times (a model's Newton steps), while
+    the ``with`` block runs.
 
     DuckDB scans the frame in place (a memtable). Spark gets it as a DataFrame made from Arrow record batches and
     cached, so its queries run on executors rather than on an interpreted local relation on the driver (what a
-    memtable becomes on Spark: seconds per query)."""
+    memtable becomes on Spark: seconds per query); at the end of the block its temporary view is dropped and its
+    cache let go, so a study's dozen fits do not pile up their frames in the executors' memory."""
     import ibis
 
     if con.name != "pyspark":
-        return ibis.memtable(frame)
+        yield ibis.memtable(frame)
+        return
     import pyarrow as pa
 
     session = con._session
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     df = session.createDataFrame(arrow).cache()
+    del arrow
     name = f"csresearch_frame_{id(df):x}"
     df.createOrReplaceTempView(name)
-    return con.table(name)
+    try:
+        yield con.table(name)
+    finally:
+        session.catalog.dropTempView(name)
+        df.unpersist()

@@ -76,21 +76,28 @@ def table(frame: pd.DataFrame, positions: bool = True) -> ir.Table:
     return ibis.memtable(data)
 
 
-def inputs(ds: Dataset, usage_metrics: Iterable[str] | None = None) -> dict:
+def inputs(ds: Dataset, usage_metrics: Iterable[str] | None = None, con=None) -> dict:
     """The keyword arguments of :func:`panel` for a loaded :class:`~csresearch.data.Dataset`, so that
     ``panel(**inputs(ds))`` is ``episodes(ds)``: its tables as memtables (:func:`table`; usage without positions,
     which no rule reads), its ``as_of`` and ``observed_from``, and the usage metrics: ``usage_metrics``, by default
-    every metric of ``ds.usage``, sorted (found in pandas here, so building the panel runs no query)."""
+    every metric of the usage table, sorted (found without a query, so building the panel runs none).
+
+    When the dataset's usage is counted from raw events (``ds.files["events"]``) and ``con`` is given, the usage
+    comes as ``events=``: ``con`` reads the events files itself (:func:`read_events`), so the long usage table is
+    neither counted nor shipped (the same values: the previous month's event counts)."""
     out: dict = {"accounts": table(ds.accounts[["account_id", "segment", "start_date", "end_date"]]),
                  "as_of": ds.as_of, "observed_from": ds.observed_from}
     if ds.goals is not None:
         out["goals"] = table(ds.goals[["goal_id", "account_id", "baseline", "target", "set_date", "weight"]])
         if ds.goal_progress is not None:
             out["progress"] = table(ds.goal_progress[["goal_id", "date", "value"]])
-    if ds.usage is not None:
-        out["usage"] = table(ds.usage[["account_id", "date", "metric", "value"]], positions=False)
-        out["usage_metrics"] = (sorted(str(m) for m in pd.unique(ds.usage["metric"])) if usage_metrics is None
-                                else list(usage_metrics))
+    if ds.has_usage:
+        out["usage_metrics"] = ds.usage_metrics if usage_metrics is None else list(usage_metrics)
+        events = (ds.files or {}).get("events")
+        if events is not None and con is not None:
+            out["events"] = read_events(con, events)
+        else:
+            out["usage"] = table(ds.usage[["account_id", "date", "metric", "value"]], positions=False)
     return out
 
 
@@ -434,4 +441,4 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
         chunks = parts.pop(c)
         out[c] = np.concatenate(chunks) if chunks else _numpy_column(c, pa.array([], type=expr.schema()[c].to_pyarrow()))
         del chunks
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # the arrays as they are: no consolidating copy of the whole panel

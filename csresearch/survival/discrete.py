@@ -123,7 +123,7 @@ class _DiscreteDesign:
     (first level reference), then the centred covariates (if ``Xc`` given);
     ``offset`` (log exposure, or None) is added to the linear predictor."""
 
-    def __init__(self, x, knots, spline_df, strata_codes, n_strata, Xc=None, offset=None):
+    def __init__(self, x, knots, spline_df, strata_codes, n_strata, Xc=None, offset=None, lookup=None):
         self.x, self.knots, self.df = x, knots, spline_df
         self.codes, self.S = strata_codes, n_strata
         self.Xc = Xc
@@ -132,9 +132,19 @@ class _DiscreteDesign:
         self.nb = 1 + spline_df + (n_strata - 1)
         self.k = self.nb + self.p
         self.n = len(x)
+        #: (key per row, baseline columns per key) from :func:`_baseline_lookup`, or None
+        self.lookup = lookup
 
     def block(self, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
         D = out[: hi - lo, : self.k]
+        if self.lookup is not None:
+            key, base = self.lookup
+            k = key[lo:hi]
+            for j in range(self.nb):  # one gather per column: the baseline of a row is its key's row of ``base``
+                np.take(base[:, j], k, out=D[:, j])
+            if self.p:
+                D[:, self.nb :] = self.Xc[lo:hi]
+            return D
         D[:, 0] = 1.0
         if self.df:
             _rcs_basis(self.x[lo:hi], self.knots, D[:, 1 : 1 + self.df])
@@ -164,6 +174,29 @@ class _DiscreteDesign:
 
     def full(self) -> np.ndarray:
         return self.block(0, self.n, np.empty((self.n, self.k)))
+
+
+def _baseline_lookup(x: np.ndarray, knots, spline_df: int, strata_codes: np.ndarray, n_strata: int):
+    """The baseline columns (intercept, spline, stratum dummies) of each distinct ``(x, stratum)`` pair, computed once,
+    and each row's pair: ``(key, base)`` with ``base[key[i]]`` row i's baseline, bitwise what
+    :meth:`_DiscreteDesign.block` computes (the same elementwise operations on the same values). A panel's tenure
+    takes a few thousand values over millions of rows, so every Newton pass gathers instead of recomputing the
+    spline. None when the pairs are not few (more than an eighth of the rows or 2^20)."""
+    import pandas as pd
+
+    n = len(x)
+    codes, uniq = pd.factorize(x, sort=False)
+    if len(uniq) * n_strata > min(max(n // 8, 1), 1 << 20):
+        return None
+    key = codes.astype(np.int32 if len(uniq) * n_strata < 2**31 else np.int64)
+    del codes
+    if n_strata > 1:
+        key *= n_strata
+        key += strata_codes.astype(key.dtype)
+    ux = np.repeat(np.asarray(uniq, dtype=np.float64), n_strata)
+    sc = np.tile(np.arange(n_strata, dtype=np.int64), len(uniq))
+    base = _DiscreteDesign(ux, knots, spline_df, sc, n_strata).full()
+    return key, np.asfortranarray(base)
 
 
 def _cloglog_terms(eta: np.ndarray, y: np.ndarray, need_w: bool = True):
@@ -601,8 +634,9 @@ def fit_discrete(
     x = np.log1p(t)
     knots, spline_df = _rcs_knots(x[y], baseline_df, func)
     X -= X.mean(axis=0)  # X is our own copy; centring changes only the intercept
-    design = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, X, offset)
-    design0 = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, None, offset)
+    lookup = _baseline_lookup(x, knots, spline_df, s_codes, n_strata)
+    design = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, X, offset, lookup)
+    design0 = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, None, offset, lookup)
     nb, k = design.nb, design.k
     base_names = _baseline_names(time, spline_df, labels)
     sd = _discrete_rank(design, base_names, covariates, time, func)
