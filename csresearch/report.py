@@ -92,10 +92,14 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ctx = StudyContext.build(params, ds)
+        ctx_peak = peak_memory_gb()
         # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full
         # panel go on a large book); the report keeps the registry's order
         order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
-        done = {i: run_analysis(ctx, REGISTRY[i], errors) for i in order}
+        done = {}
+        for i in order:
+            done[i] = run_analysis(ctx, REGISTRY[i], errors)
+            done[i].peak_gb = peak_memory_gb()
         sections = [done[i] for i in range(len(REGISTRY))]
         res = ctx.record()
         for s in sections:
@@ -114,8 +118,20 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
     res["errors"] = errors
     res["run"] = {k: v for k, v in ctx.run_info.items() if ctx.visible or k != "as_of_source"}
     res["timings"] = {"analysis": round(time.perf_counter() - started, 2),
-                      "analyses": {s.name: round(s.seconds, 2) for s in sections}}
+                      "analyses": {s.name: round(s.seconds, 2) for s in sections},
+                      # in the order they ran (whole book first): the peak so far, so a rise names the analysis
+                      "peak_gb_after": {done[i].name: round(done[i].peak_gb, 2) for i in order},
+                      "peak_gb_context": round(ctx_peak, 2)}
     return StudyResults(ctx=ctx, results=jsonable(res), sections=sections)
+
+
+def peak_memory_gb() -> float:
+    """The peak resident memory of this process so far, in GB (``getrusage``; 0 where it is not available)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kilobytes on Linux
 
 
 def _warning_counts(caught: list) -> list[dict]:

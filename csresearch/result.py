@@ -57,6 +57,8 @@ class Result:
     #: False when the analysis has no place in this study (pooling segments in a one-segment study): not shown
     applicable: bool = True
     seconds: float = 0.0
+    #: the process's peak resident memory (GB) when the analysis ended: where it rises, this analysis raised it
+    peak_gb: float = 0.0
 
     @property
     def ok(self) -> bool:

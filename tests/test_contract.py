@@ -56,6 +56,18 @@ def test_a_study_is_one_result_per_analysis_in_registry_order(smb):
     assert smb["attainment_effect"].ok and smb.figure("effects") is not None
 
 
+def test_the_timings_say_where_the_memory_peak_rose(smb):
+    t = smb.results["timings"]
+    peaks = t["peak_gb_after"]
+    # every analysis, in the order they ran: whole-book analyses first, then those on the secondary sample
+    uses_sample = [bool(getattr(m, "USES_SAMPLE", False)) for m in analyses.REGISTRY]
+    ran = [m.NAME for m, u in zip(analyses.REGISTRY, uses_sample) if not u] + \
+          [m.NAME for m, u in zip(analyses.REGISTRY, uses_sample) if u]
+    assert list(peaks) == ran and set(peaks) == set(t["analyses"])
+    values = [t["peak_gb_context"], *peaks.values()]
+    assert values[0] > 0.05 and all(b >= a for a, b in zip(values, values[1:]))  # a peak so far never falls
+
+
 def test_a_new_analysis_is_one_module_and_one_registry_line(monkeypatch):
     """What adding an analysis takes: a module of the shape, one entry in the registry; nothing else changes."""
     extra = types.ModuleType("extra")

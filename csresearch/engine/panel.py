@@ -436,9 +436,23 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
         for c in cols:
             parts[c].append(_numpy_column(c, batch.column(c)))
         del batch
-    out = {}
-    for c in cols:
-        chunks = parts.pop(c)
-        out[c] = np.concatenate(chunks) if chunks else _numpy_column(c, pa.array([], type=expr.schema()[c].to_pyarrow()))
-        del chunks
-    return pd.DataFrame(out, copy=False)  # the arrays as they are: no consolidating copy of the whole panel
+
+    def whole(c: str, out: np.ndarray | None = None) -> np.ndarray:
+        chunks = parts.pop(c)  # each column's batches are let go as soon as it is whole
+        if not chunks:
+            return _numpy_column(c, pa.array([], type=expr.schema()[c].to_pyarrow()))
+        return np.concatenate(chunks, out=out) if out is not None else np.concatenate(chunks)
+
+    # the float columns go straight into the one 2-D block pandas keeps them in (its rows are the columns), so the
+    # frame is born consolidated: no later copy or assign has to merge a gigabyte of blocks, and the block's pages
+    # fill as the batches are freed (the panel is held about once, never twice)
+    floats = [c for c in cols if not parts[c] or parts[c][0].dtype == np.float64]
+    n = sum(len(a) for a in parts[cols[0]])
+    block = np.empty((len(floats), n), dtype=np.float64)
+    for i, c in enumerate(floats):
+        whole(c, block[i])
+    frame = pd.DataFrame(block.T, columns=floats, copy=False)
+    for i, c in enumerate(cols):
+        if c not in floats:
+            frame.insert(i, c, whole(c))
+    return frame
