@@ -582,6 +582,11 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         ep[f"_base_{m}"] = _zscore(np.log1p(ep[col].clip(lower=0)))
         base_cols.append(f"_base_{m}")
     base_label = " + ".join(f"log {m}" for m in base)
+    # what the relevance models read, once: every KPI and usage metric below adds its column to this lean frame
+    # rather than to a copy of the whole panel (gigabytes at a few million account-months)
+    usage_cols = [f"usage_{m}" for m in use_metrics]
+    core = ep[list(dict.fromkeys(["account_id", "segment", "period_start", "start", "stop", "event", *base_cols,
+                                  *cov_cols, *usage_cols]))]
 
     # usage index per usage period (for attributability)
     wide = usage_wide(ds, sorted(set(use_metrics) | set(base)))
@@ -605,7 +610,7 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         for k in kpi_names:
             row = {"metric": k, "kind": "kpi", "owner": "vendor" if owners.get(k) == "vendor" else "customer"}
             why: list[str] = []
-            sub = ep.assign(_kpi=att[k] if k in att.columns else np.nan)
+            sub = core.assign(_kpi=att[k] if k in att.columns else np.nan)
             need = ["_kpi", *adj, *cov_cols]
             sub = sub[sub[need].notna().all(axis=1)]
             rel = _relevance_one(sub, "_kpi", adj, cov_cols, strata, min_accounts, min_events, True, alpha)
@@ -632,7 +637,7 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         row = {"metric": m, "kind": "usage", "owner": "vendor", "_is_baseline": is_base}
         why = []
         adj = [c for c in base_cols if c != f"_base_{m}"] if (adjust_for_baseline and not is_base) else []
-        sub = ep.assign(_x=np.log1p(ep[f"usage_{m}"].clip(lower=0)))
+        sub = core.assign(_x=np.log1p(core[f"usage_{m}"].clip(lower=0)))
         need = ["_x", *adj, *cov_cols]
         sub = sub[sub[need].notna().all(axis=1)].copy()
         sub["_x"] = _zscore(sub["_x"])
