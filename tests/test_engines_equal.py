@@ -87,3 +87,8 @@ def test_the_command_line_chooses_the_engine():
     assert {s.params["spark_master"] for s in specs} == {"local[2]"}
     with pytest.raises(P.ParamsError, match="engine"):
         studies.plan([], data="data/sample", segments=None, sets=["engine=postgres"])
+
+
+def test_the_local_session_shuffles_its_joins_instead_of_broadcasting_them(spark_con):
+    # broadcasting the account-month rows overflowed a 2 GB driver at 500,000 accounts (BENCHMARKS.md)
+    assert spark_con._session.conf.get("spark.sql.autoBroadcastJoinThreshold") == "-1"

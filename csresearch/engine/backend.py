@@ -76,6 +76,10 @@ def spark_session(master: str | None = None):
                 builder = (builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
                            .config("spark.default.parallelism", str(max(2, 2 * cores)))
                            .config("spark.ui.enabled", "false")
+                           # the planner takes the account-month rows unnested from month ranges for a small table
+                           # and broadcasts them: at 500,000 accounts that overflows the driver ("Not enough memory
+                           # to build and broadcast the table"); joins are shuffled instead
+                           .config("spark.sql.autoBroadcastJoinThreshold", "-1")
                            .config("spark.driver.memory", os.environ.get("CSRESEARCH_SPARK_DRIVER_MEMORY", "2g")))
         builder = (builder.config("spark.sql.session.timeZone", "UTC")
                    .config("spark.ui.showConsoleProgress", "false")
