@@ -275,3 +275,13 @@ def test_the_public_episodes_of_an_events_folder_reads_the_events(events_folder)
     want = episodes(ds, lag_days=20)  # the oracle reads that usage grid
     assert got.filter(like="usage_").notna().mean().min() > 0.5
     pd.testing.assert_frame_equal(got.drop(columns="account_code"), want, check_exact=False, rtol=1e-12)
+
+
+def test_an_empty_panel_keeps_every_columns_type(sample):
+    from csresearch.attainment import episodes as public
+
+    full = public(sample, lag_days=30)
+    empty = public(sample, lag_days=30, as_of="2000-01-01")  # before any account started: no interval at all
+    assert len(empty) == 0 and list(empty.columns) == list(full.columns)
+    assert dict(empty.dtypes) == dict(full.dtypes)
+    assert empty["account_id"].dtype == object and empty["account_code"].dtype == np.int64

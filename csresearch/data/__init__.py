@@ -517,8 +517,9 @@ def _inspect(folder: Path, as_of_arg: Any, build: bool = True) -> tuple[Validati
     usage_frame = None
     if events is not None:
         from .events import dense_rows, event_types
-        usage_frame = PendingUsage(events, pd.Timestamp(as_of), tuple(event_types(events, con=con)))
-        report.summary["rows"]["usage"] = dense_rows(events, accounts, as_of, con=con)
+        types = event_types(events, con=con)  # one scan of the events for their types, used twice
+        usage_frame = PendingUsage(events, pd.Timestamp(as_of), tuple(types))
+        report.summary["rows"]["usage"] = dense_rows(events, accounts, as_of, con=con, metrics=types)
         con.close()  # DuckDB gives its memory back when its database closes
         release_memory()
 

@@ -210,12 +210,13 @@ def aggregate(source: EventSource | Path | str, *, con=None, accounts: pd.DataFr
     return out
 
 
-def _grid(source: EventSource, con, accounts: pd.DataFrame, as_of) -> tuple[list[str], Any, Any, Any]:
+def _grid(source: EventSource, con, accounts: pd.DataFrame, as_of,
+          metrics: list[str] | None = None) -> tuple[list[str], Any, Any, Any]:
     """The dense usage grid: event types (sorted), each account's first and last month, its number of months."""
     import numpy as np
 
     as_of = pd.Timestamp(as_of)
-    metrics = event_types(source, con=con)
+    metrics = list(metrics) if metrics is not None else event_types(source, con=con)
     first = accounts["start_date"].to_numpy("datetime64[M]")
     last = accounts["end_date"].fillna(as_of).clip(upper=as_of).to_numpy("datetime64[M]")
     n_months = np.maximum((last - first).astype(np.int64) + 1, 0)
@@ -230,10 +231,13 @@ def event_types(source: EventSource | Path | str, *, con=None) -> list[str]:
         f"SELECT DISTINCT CAST(event AS VARCHAR) FROM {source.sql()} WHERE event IS NOT NULL").fetchall())
 
 
-def dense_rows(source: EventSource | Path | str, accounts: pd.DataFrame, as_of, *, con=None) -> int:
-    """The number of rows :func:`aggregate` ``(accounts=, as_of=)`` returns, without counting any event."""
+def dense_rows(source: EventSource | Path | str, accounts: pd.DataFrame, as_of, *, con=None,
+               metrics: list[str] | None = None) -> int:
+    """The number of rows :func:`aggregate` ``(accounts=, as_of=)`` returns, without counting any event.
+
+    ``metrics``: the event types when already known (:func:`event_types`), so the events are not scanned again."""
     source = _as_source(source)
-    metrics, _, _, n_months = _grid(source, con or connect(), accounts, as_of)
+    metrics, _, _, n_months = _grid(source, con or connect(), accounts, as_of, metrics)
     return int(n_months.sum()) * len(metrics)
 
 

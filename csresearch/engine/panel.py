@@ -446,7 +446,7 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
     # the float columns go straight into the one 2-D block pandas keeps them in (its rows are the columns), so the
     # frame is born consolidated: no later copy or assign has to merge a gigabyte of blocks, and the block's pages
     # fill as the batches are freed (the panel is held about once, never twice)
-    floats = [c for c in cols if not parts[c] or parts[c][0].dtype == np.float64]
+    floats = [c for c in cols if parts[c] and parts[c][0].dtype == np.float64]  # an empty result: typed, via insert
     n = sum(len(a) for a in parts[cols[0]])
     block = np.empty((len(floats), n), dtype=np.float64)
     for i, c in enumerate(floats):
