@@ -201,10 +201,35 @@ def test_numpy_engine_chunks(small, monkeypatch):
     kw = dict(strata="segment", cluster="account_id", engine="numpy")
     one = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
     monkeypatch.setattr(sv.discrete, "_DISCRETE_CHUNK_CELLS", 997 * 11)  # 997 rows per chunk
+    monkeypatch.setattr(sv.discrete, "_GROUPED_CHUNK_ROWS", 997)
     many = fit_discrete(small, "event", ["x1", "x2"], "tenure_months", **kw)
     np.testing.assert_allclose(many.summary["coef"], one.summary["coef"], rtol=1e-10)
     np.testing.assert_allclose(many.summary["se"], one.summary["se"], rtol=1e-9)
     assert many.loglik == pytest.approx(one.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("exposure", [None, "exposure"])
+def test_grouped_passes_equal_the_row_blocks(partial, monkeypatch, exposure):
+    """A panel's few (tenure, stratum) keys let the numpy engine sum by key (the baseline lookup); that fit is the
+    one built from the design's rows (no lookup), in chunks of either kind, to rounding."""
+    kw = dict(strata="segment", cluster="account_id", engine="numpy", exposure=exposure, baseline_df=4)
+    frame = partial.assign(tenure_months=np.floor(partial["tenure_months"]))
+    calls = []
+    real = sv.discrete._discrete_eval_grouped
+    monkeypatch.setattr(sv.discrete, "_discrete_eval_grouped", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(sv.discrete, "_GROUPED_CHUNK_ROWS", 1009)
+    grouped = fit_discrete(frame, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert calls, "the lookup path was not taken"
+    n_grouped = len(calls)
+    monkeypatch.setattr(sv.discrete, "_baseline_lookup", lambda *a: None)
+    rows = fit_discrete(frame, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert len(calls) == n_grouped  # built from the rows, not by key
+    np.testing.assert_allclose(grouped.summary["coef"], rows.summary["coef"], rtol=1e-11)
+    np.testing.assert_allclose(grouped.summary["se"], rows.summary["se"], rtol=1e-10)
+    np.testing.assert_allclose(np.array(grouped.vcov), np.array(rows.vcov), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(grouped.info["baseline_coef"], rows.info["baseline_coef"], rtol=1e-10, atol=1e-12)
+    assert grouped.loglik == pytest.approx(rows.loglik, rel=1e-13)
+    assert grouped.info["loglik_null"] == pytest.approx(rows.info["loglik_null"], rel=1e-13)
 
 
 # ---------------------------------------------------------------------------

@@ -223,6 +223,8 @@ def _cloglog_terms(eta: np.ndarray, y: np.ndarray, need_w: bool = True):
 
 def _discrete_eval(design: _DiscreteDesign, y: np.ndarray, beta: np.ndarray):
     """Log-likelihood, score and observed information in one chunked pass."""
+    if design.lookup is not None:
+        return _discrete_eval_grouped(design, y, beta)
     k = design.k
     ll, g, info = 0.0, np.zeros(k), np.zeros((k, k))
     for lo, hi, D in design.chunks():
@@ -232,6 +234,58 @@ def _discrete_eval(design: _DiscreteDesign, y: np.ndarray, beta: np.ndarray):
         D *= np.sqrt(w)[:, None]
         info += D.T @ D
     return {"loglik": ll, "grad": g, "info": info}
+
+
+#: rows per chunk of the grouped pass (:func:`_discrete_eval_grouped`): a few n-vectors of 8 MB each
+_GROUPED_CHUNK_ROWS = 1 << 20
+
+
+def _discrete_eval_grouped(design: _DiscreteDesign, y: np.ndarray, beta: np.ndarray):
+    """What :func:`_discrete_eval` computes, for a design with a baseline lookup, without building its rows.
+
+    Rows with the same key share their baseline columns ``b = base[key]``, so every baseline sum is a sum over the
+    keys of per-key sums: the score's baseline part is ``base' (sum of u by key)``, the information's baseline
+    block ``base' diag(sum of w by key) base`` and its baseline-covariate block ``base' (sum of w x by key)``.
+    Each pass then costs a gather of the baseline predictor and ``2 + p`` bincounts per row (``p`` covariates)
+    instead of building and multiplying the ``n x k`` design: the same sums, added in another order (they agree to
+    rounding, ~1e-13 relative)."""
+    key, base = design.lookup
+    nb, p, n = design.nb, design.p, design.n
+    K = base.shape[0]
+    eta_b = base @ beta[:nb]  # the baseline part of the linear predictor, per key
+    bx = beta[nb:]
+    ll = 0.0
+    uk, wk = np.zeros(K), np.zeros(K)
+    wx = np.zeros((K, p))  # per key: the sum of w x_j
+    gx, hxx = np.zeros(p), np.zeros((p, p))
+    for lo in range(0, n, _GROUPED_CHUNK_ROWS):
+        hi = min(n, lo + _GROUPED_CHUNK_ROWS)
+        kc = key[lo:hi]
+        eta = eta_b[kc]
+        if p:
+            X = design.Xc[lo:hi]
+            eta += X @ bx
+        if design.offset is not None:
+            eta += design.offset[lo:hi]
+        l_c, u, w = _cloglog_terms(eta, y[lo:hi])
+        ll += l_c
+        uk += np.bincount(kc, weights=u, minlength=K)
+        wk += np.bincount(kc, weights=w, minlength=K)
+        if p:
+            gx += X.T @ u
+            Xw = X * w[:, None]
+            for j in range(p):
+                wx[:, j] += np.bincount(kc, weights=Xw[:, j], minlength=K)
+            Xw = X * np.sqrt(w)[:, None]
+            hxx += Xw.T @ Xw  # symmetric, as D' W D is
+    Bw = base * np.sqrt(wk)[:, None]
+    info = np.empty((nb + p, nb + p))
+    info[:nb, :nb] = Bw.T @ Bw
+    if p:
+        info[:nb, nb:] = base.T @ wx
+        info[nb:, :nb] = info[:nb, nb:].T
+        info[nb:, nb:] = hxx
+    return {"loglik": ll, "grad": np.concatenate([base.T @ uk, gx]), "info": info}
 
 
 def _newton_raphson(evaluate, beta, tol, max_iter):
@@ -260,6 +314,8 @@ def _newton_raphson(evaluate, beta, tol, max_iter):
 
 def _discrete_meat(design, y, beta, clusters, n_clusters):
     """sum over clusters of (sum of the rows' score vectors u_i d_i)^{outer 2}."""
+    if design.lookup is not None:
+        return _discrete_meat_grouped(design, y, beta, clusters, n_clusters)
     Sg = np.zeros((n_clusters, design.k))
     for lo, hi, D in design.chunks():
         _, u, _ = _cloglog_terms(design.eta(lo, hi, D, beta), y[lo:hi], need_w=False)
@@ -267,6 +323,33 @@ def _discrete_meat(design, y, beta, clusters, n_clusters):
         uc, inv = np.unique(clusters[lo:hi], return_inverse=True)
         for j in range(design.k):
             Sg[uc, j] += np.bincount(inv, weights=D[:, j], minlength=len(uc))
+    return Sg.T @ Sg
+
+
+def _discrete_meat_grouped(design, y, beta, clusters, n_clusters):
+    """:func:`_discrete_meat` of a design with a baseline lookup: a cluster's baseline score sum is the sum of its
+    rows' scores by key times ``base`` (a sparse cluster x key matrix of score sums, duplicates summed), its
+    covariates' score sums one bincount each."""
+    from scipy import sparse
+
+    key, base = design.lookup
+    nb, p, n = design.nb, design.p, design.n
+    eta_b = base @ beta[:nb]
+    u = np.empty(n)
+    for lo in range(0, n, _GROUPED_CHUNK_ROWS):
+        hi = min(n, lo + _GROUPED_CHUNK_ROWS)
+        eta = eta_b[key[lo:hi]]
+        if p:
+            eta += design.Xc[lo:hi] @ beta[nb:]
+        if design.offset is not None:
+            eta += design.offset[lo:hi]
+        _, u[lo:hi], _ = _cloglog_terms(eta, y[lo:hi], need_w=False)
+    by_key = sparse.csr_matrix((u, (clusters, key)), shape=(n_clusters, base.shape[0]))
+    Sg = np.empty((n_clusters, nb + p))
+    Sg[:, :nb] = by_key @ base
+    del by_key
+    for j in range(p):
+        Sg[:, nb + j] = np.bincount(clusters, weights=u * design.Xc[:, j], minlength=n_clusters)
     return Sg.T @ Sg
 
 
