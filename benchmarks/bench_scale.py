@@ -276,7 +276,16 @@ def measure_command(cmd: list[str], rss_limit_gb: float) -> dict:
         output = log.read()
     return {"seconds": time.perf_counter() - t0, "peak_gb": peak, "python_gb": parts["python"],
             "java_gb": parts["java"], "returncode": proc.returncode, "stopped": killed,
-            "result": next((json.loads(line) for line in reversed(output.splitlines()) if line.startswith("{")), None), "tail": output.strip().splitlines()[-3:] if output.strip() else []}
+            "result": next((json.loads(line) for line in reversed(output.splitlines()) if line.startswith("{")), None),
+            "tail": _failure_lines(output)}
+
+
+def _failure_lines(output: str) -> list[str]:
+    """What a failed command said: the first lines naming an error or exception (a JVM's stack trace ends in
+    ``at ...`` frames that say nothing), else its last three lines."""
+    lines = [ln.strip() for ln in output.strip().splitlines() if ln.strip()]
+    named = [ln for ln in lines if ("Error" in ln or "Exception" in ln) and not ln.startswith("at ")]
+    return named[:3] if named else lines[-3:]
 
 
 def measure(kind: str, path: Path, rss_limit_gb: float) -> dict:
