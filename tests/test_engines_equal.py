@@ -89,6 +89,9 @@ def test_the_command_line_chooses_the_engine():
         studies.plan([], data="data/sample", segments=None, sets=["engine=postgres"])
 
 
-def test_the_local_session_shuffles_its_joins_instead_of_broadcasting_them(spark_con):
+def test_the_local_session_shuffles_its_joins_and_coalesces_its_partitions(spark_con):
     # broadcasting the account-month rows overflowed a 2 GB driver at 500,000 accounts (BENCHMARKS.md)
     assert spark_con._session.conf.get("spark.sql.autoBroadcastJoinThreshold") == "-1"
+    # four fixed partitions failed the panel of 5M accounts on 2 cores; 200 coalesced by AQE completed it
+    assert spark_con._session.conf.get("spark.sql.shuffle.partitions") == "200"
+    assert spark_con._session.conf.get("spark.sql.adaptive.enabled") == "true"

@@ -50,7 +50,8 @@ def spark_session(master: str | None = None):
 
     ``sc://host:port`` connects to a Spark Connect server; anything else is a master URL for a classic session
     (``local[2]``, ``spark://host:7077``, ``yarn``). Sessions run in UTC, so a month is the UTC calendar month as on
-    DuckDB; a local session keeps its shuffles to a few partitions (Spark's default of 200 is for clusters)."""
+    DuckDB. A local session keeps Spark's 200 shuffle partitions and lets adaptive query execution coalesce the small
+    ones: with a few large partitions instead, the panel of 5M accounts failed on 2 cores (BENCHMARKS.md)."""
     with _LOCK:
         if master is None and _SPARK:
             return next(iter(_SPARK.values()))  # no master asked for: the session this process runs already
@@ -73,7 +74,9 @@ def spark_session(master: str | None = None):
             builder = SparkSession.builder.master(master).appName("csresearch")
             if master.startswith("local"):
                 cores = os.cpu_count() or 2
-                builder = (builder.config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
+                builder = (builder.config("spark.sql.shuffle.partitions", "200")
+                           .config("spark.sql.adaptive.enabled", "true")
+                           .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
                            .config("spark.default.parallelism", str(max(2, 2 * cores)))
                            .config("spark.ui.enabled", "false")
                            # the planner takes the account-month rows unnested from month ranges for a small table

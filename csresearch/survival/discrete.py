@@ -165,6 +165,17 @@ class _DiscreteDesign:
             e += self.offset[lo:hi]
         return e
 
+    def eta_by_key(self, lo: int, hi: int, eta_b: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """The linear predictor of rows ``[lo, hi)`` of a design with a baseline lookup, from ``eta_b`` (the
+        baseline part of the linear predictor per key, ``base @ beta[:nb]``): gathered by key, plus the covariates'
+        part and the offset (the grouped passes, which never build the rows' block)."""
+        e = eta_b[self.lookup[0][lo:hi]]
+        if self.p:
+            e += self.Xc[lo:hi] @ beta[self.nb :]
+        if self.offset is not None:
+            e += self.offset[lo:hi]
+        return e
+
     def chunks(self):
         rows = max(1, _DISCRETE_CHUNK_CELLS // self.k)
         buf = np.empty((min(rows, self.n), self.k), order="F")  # column writes are contiguous
@@ -253,7 +264,6 @@ def _discrete_eval_grouped(design: _DiscreteDesign, y: np.ndarray, beta: np.ndar
     nb, p, n = design.nb, design.p, design.n
     K = base.shape[0]
     eta_b = base @ beta[:nb]  # the baseline part of the linear predictor, per key
-    bx = beta[nb:]
     ll = 0.0
     uk, wk = np.zeros(K), np.zeros(K)
     wx = np.zeros((K, p))  # per key: the sum of w x_j
@@ -261,17 +271,12 @@ def _discrete_eval_grouped(design: _DiscreteDesign, y: np.ndarray, beta: np.ndar
     for lo in range(0, n, _GROUPED_CHUNK_ROWS):
         hi = min(n, lo + _GROUPED_CHUNK_ROWS)
         kc = key[lo:hi]
-        eta = eta_b[kc]
-        if p:
-            X = design.Xc[lo:hi]
-            eta += X @ bx
-        if design.offset is not None:
-            eta += design.offset[lo:hi]
-        l_c, u, w = _cloglog_terms(eta, y[lo:hi])
+        l_c, u, w = _cloglog_terms(design.eta_by_key(lo, hi, eta_b, beta), y[lo:hi])
         ll += l_c
         uk += np.bincount(kc, weights=u, minlength=K)
         wk += np.bincount(kc, weights=w, minlength=K)
         if p:
+            X = design.Xc[lo:hi]
             gx += X.T @ u
             Xw = X * w[:, None]
             for j in range(p):
@@ -338,12 +343,7 @@ def _discrete_meat_grouped(design, y, beta, clusters, n_clusters):
     u = np.empty(n)
     for lo in range(0, n, _GROUPED_CHUNK_ROWS):
         hi = min(n, lo + _GROUPED_CHUNK_ROWS)
-        eta = eta_b[key[lo:hi]]
-        if p:
-            eta += design.Xc[lo:hi] @ beta[nb:]
-        if design.offset is not None:
-            eta += design.offset[lo:hi]
-        _, u[lo:hi], _ = _cloglog_terms(eta, y[lo:hi], need_w=False)
+        _, u[lo:hi], _ = _cloglog_terms(design.eta_by_key(lo, hi, eta_b, beta), y[lo:hi], need_w=False)
     by_key = sparse.csr_matrix((u, (clusters, key)), shape=(n_clusters, base.shape[0]))
     Sg = np.empty((n_clusters, nb + p))
     Sg[:, :nb] = by_key @ base
