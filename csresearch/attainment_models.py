@@ -30,8 +30,9 @@ from scipy import stats
 from .attainment import account_attainment, episodes
 from .cohorts import survival_table
 from .landmarks import landmark_table
-from .models import (DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, effect, goal_progress, model_frame,
-                     require_events, require_goals, require_variation, strata_of, usage_features, usage_history)
+from .models import (DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, count_accounts, effect, goal_progress,
+                     model_frame, require_events, require_goals, require_variation, strata_of, usage_features,
+                     usage_history)
 from .survival import Fit
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates, usage_metri
     missing = panel["attainment"].isna().to_numpy()
     if missing.any():
         # months before an account's first goal are left out (it enters at its first goal: no immortal time)
-        n_never = panel["account_id"].nunique() - panel.loc[~missing, "account_id"].nunique()
+        n_never = count_accounts(panel) - count_accounts(panel, ~missing)
         if n_never:
             warnings.append(f"{n_never} accounts never recorded a goal and were left out of the attainment models.")
     usage_cols: list[str] = []
@@ -106,10 +107,10 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
         method += (f"; adjusted for usage ({', '.join(f[4:] for f in features if f.startswith('log_'))}): last "
                    "month's and the mean of the months so far")
     att = ep["attainment"].to_numpy()
-    groups = {"with goals reached": int(ep.loc[att >= threshold, "account_id"].nunique()),
-              "with no progress": int(ep.loc[att <= 0, "account_id"].nunique())}
+    groups = {"with goals reached": count_accounts(ep, att >= threshold),
+              "with no progress": count_accounts(ep, att <= 0)}
     out = effect(fit)
-    out.update({"se_naive": _naive_se(fit), "n_accounts": int(ep["account_id"].nunique()),
+    out.update({"se_naive": _naive_se(fit), "n_accounts": count_accounts(ep),
                 "n_events": int(ep["event"].sum()), "n_rows": int(len(ep)), "n_params": len(terms), "groups": groups,
                 "covariates": names, "usage_adjusted_for": [f[4:] for f in features if f.startswith("log_")], "stratified_by": strata,
                 "lag_days": int(lag_days), "warnings": warnings, "model": "discrete" if discrete else "cox",
@@ -269,7 +270,7 @@ def comparison_frame(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
         usage_cols = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
     keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy()
     rows = np.flatnonzero(keep)
-    raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols})
+    raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols}, copy=False)
     names = usage_features(raw, usage_metrics)  # log(1 + usage) columns, and the check of the metric names
     frame = model_frame(ep, ["attainment"], rows=keep, covariates=covariates)
     for name in names:

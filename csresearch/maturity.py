@@ -222,7 +222,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
     import pandas as pd
     from scipy import stats
 
-    from .models import COX_MAX_ROWS, AnalysisError, Engine, strata_of
+    from .models import COX_MAX_ROWS, AnalysisError, Engine, count_accounts, strata_of
     from .survival import concordance
 
     if folds < 2 or repeats < 1:
@@ -236,7 +236,7 @@ def ladder(ds: "Dataset", panel=None, *, usage_metrics=None, health_score_metric
         engine = Engine(alpha=alpha, cox_max_rows=COX_MAX_ROWS if cox_max_rows is None else cox_max_rows)
     alpha = engine.alpha
     note = None
-    n_events, n_accounts = int(ep["event"].sum()), int(ep["account_id"].nunique())
+    n_events, n_accounts = int(ep["event"].sum()), count_accounts(ep)
     if bootstrap and n_events * n_accounts > MAX_BOOTSTRAP_CELLS:
         # the exact bootstrap is a churn-rows x accounts table: past this size, point estimates only
         note = (f"The maturity ladder's C-indices have no confidence intervals: their bootstrap would need a "

@@ -232,6 +232,38 @@ def test_grouped_passes_equal_the_row_blocks(partial, monkeypatch, exposure):
     assert grouped.info["loglik_null"] == pytest.approx(rows.info["loglik_null"], rel=1e-13)
 
 
+def test_grouped_rank_check_sees_the_design_the_rows_make(partial, monkeypatch):
+    """With a baseline lookup the rank check's R comes from the keys and the within-key covariates: its R'R is the
+    design's D'D (the R factor of the rows), and it flags the same collinear covariates."""
+    frame = partial.assign(tenure_months=np.floor(partial["tenure_months"]))
+    seen = []
+    real = sv.discrete._discrete_rank_check
+    monkeypatch.setattr(sv.discrete, "_discrete_rank_check", lambda R, *a, **k: seen.append(R) or real(R, *a, **k))
+    grouped_r = []
+    real_r = sv.discrete._grouped_r
+    monkeypatch.setattr(sv.discrete, "_grouped_r", lambda d: grouped_r.append(1) or real_r(d))
+    monkeypatch.setattr(sv.discrete, "_DISCRETE_CHUNK_CELLS", 3000)  # several chunks of rows
+    kw = dict(strata="segment", engine="numpy", baseline_df=4)
+    fit_discrete(frame, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert grouped_r, "the grouped rank check was not taken"
+    with monkeypatch.context() as m:
+        m.setattr(sv.discrete, "_baseline_lookup", lambda *a: None)
+        fit_discrete(frame, "event", ["x1", "x2"], "tenure_months", **kw)
+    assert len(grouped_r) == 1
+    by_key, by_rows = seen
+    np.testing.assert_allclose(by_key.T @ by_key, by_rows.T @ by_rows, rtol=1e-9, atol=1e-9)
+    # the same collinear covariates are found without the rows
+    seg = frame.assign(is_smb=(frame["segment"] == frame["segment"].iloc[0]).astype(float))
+    with pytest.raises(ValueError, match=r"collinear.*\['is_smb'\]"):
+        fit_discrete(seg, "event", ["x1", "is_smb"], "tenure_months", **kw)
+    with pytest.raises(ValueError, match=r"collinear.*\['lt'\]"):
+        fit_discrete(frame.assign(lt=np.log1p(frame["tenure_months"])), "event", ["x1", "lt"], "tenure_months", **kw)
+    with pytest.raises(ValueError, match=r"collinear.*\['x3'\]"):
+        fit_discrete(frame.assign(x3=2 * frame["x1"] - frame["x2"]), "event", ["x1", "x2", "x3"], "tenure_months",
+                     **kw)
+    assert len(grouped_r) == 4
+
+
 # ---------------------------------------------------------------------------
 # 2. simulation: recovers the continuous-time log hazard ratio, agrees with Cox
 # ---------------------------------------------------------------------------

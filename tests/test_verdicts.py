@@ -92,6 +92,25 @@ def test_usage_history_uses_only_completed_periods():
     np.testing.assert_allclose(panel["hist_x"], expect)
 
 
+def test_account_codes_count_and_group_as_the_ids_do():
+    from csresearch.models import count_accounts, ever_churned
+
+    ids = pd.DataFrame({"account_id": ["b", "b", "a", "c", "c", "c"], "start": [30, 0, 0, 0, 60, 30],
+                        "event": np.array([1, 0, 0, 0, 0, 0], dtype=np.int8), "usage_x": [2.0, 4.0, 1.0, 3.0, 9.0, 6.0]})
+    coded = ids.assign(account_code=ids["account_id"].map({"a": 7, "b": 0, "c": 3}))  # positions, not row order
+    for frame in (ids, coded):
+        assert count_accounts(frame) == 3
+        assert count_accounts(frame, frame["start"].to_numpy() > 0) == 2
+        assert count_accounts(frame, np.zeros(len(frame), bool)) == 0
+        churned = ever_churned(frame)
+        assert churned.tolist() == [1, 1, 0, 0, 0, 0] and churned.dtype == np.int8
+    # the running mean of usage follows each account's own months in order, keyed by code or by id alike
+    usage_history(ids, ["x"])
+    usage_history(coded, ["x"])
+    np.testing.assert_allclose(coded["hist_x"], ids["hist_x"])
+    np.testing.assert_allclose(ids["hist_x"], np.log1p([3.0, 4.0, 1.0, 3.0, 6.0, 4.5]))
+
+
 # ---------------------------------------------------------------------------------------------- worlds
 @pytest.mark.slow
 def test_a_null_world_is_not_told_outcomes_predict_retention(null_world):

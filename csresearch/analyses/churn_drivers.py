@@ -19,7 +19,7 @@ from .. import features as F
 from .. import plots
 from .. import tables
 from ..findings import Claim, judge, not_estimable
-from ..models import AnalysisError, model_frame, strata_of
+from ..models import AnalysisError, count_accounts, model_frame, strata_of
 from ..result import Figure, Result, Shown
 from ._gates import models_reason
 
@@ -105,7 +105,7 @@ def _cox_rows(ctx, frame: pd.DataFrame, cols: list[str], feats: list[F.Feature])
         fit = ctx.engine.panel(frame, cols, strata_of(frame))
     except (AnalysisError, ValueError, np.linalg.LinAlgError):
         return []
-    n = int(frame["account_id"].nunique())
+    n = count_accounts(frame)
     return [_row(f, fit.summary.loc[f.column, "hr"], fit.summary.loc[f.column, "ci_low"],
                  fit.summary.loc[f.column, "ci_high"], fit.summary.loc[f.column, "p"], n) for f in feats]
 

@@ -16,7 +16,7 @@ from .. import plots
 from .. import tables
 from ..cohorts import survival_table
 from ..findings import Claim, judge, not_estimable
-from ..models import DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, strata_of
+from ..models import DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, count_accounts, ever_churned, strata_of
 from ..result import Figure, Result, Shown
 from ..survival import (bootstrap_concordance, breslow_baseline, brier_score, calibration_fit, calibration_table,
                         concordance, cumulative_dynamic_auc, cumulative_hazard_at, fit_cox, fit_km, grouped_folds)
@@ -139,7 +139,7 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     usage = [c for c in usage_names if c in varying]
     specs = {"baseline": base, "usage": [*base, *usage], "attainment": [*base, "attainment"],
              "both": [*base, *usage, "attainment"]}
-    churned = ep.groupby("account_id")["event"].transform("max").to_numpy()
+    churned = ever_churned(ep)
     fold = grouped_folds(ep["account_id"], folds, seed, balance=churned)
     for k in range(folds):
         if not ep["event"].to_numpy()[fold == k].any():
@@ -170,7 +170,7 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     info = {
         "method": METHOD, "folds": int(folds), "seed": int(seed), "bootstrap": int(n_boot), "sample": sample,
         "bootstrap_subsample": draws.attrs.get("subsample"),
-        "n_rows": int(len(ep)), "n_events": n_events, "n_accounts": int(ep["account_id"].nunique()),
+        "n_rows": int(len(ep)), "n_events": n_events, "n_accounts": count_accounts(ep),
         "model": "discrete" if discrete else "cox", "stratified_by": strata, "covariates": base,
         "usage_metrics": [n[4:] for n in usage_names],
         "c_index": {r.model: float(r.c_index) for r in table.itertuples()},

@@ -34,6 +34,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+import os
+import shutil
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -389,13 +392,53 @@ _BATCH_ROWS = 1 << 20
 
 
 def _record_batches(con, expr):
-    """The result of ``expr`` as a stream of Arrow record batches (``con.to_pyarrow_batches``). Ibis 12 streams a
-    DuckDB result with ``fetch_record_batch``, which DuckDB 2.0 no longer has: there the same SQL is streamed with
-    DuckDB's ``to_arrow_reader`` (Ibis's own pre-execution step registers the memtables first)."""
+    """The result of ``expr`` as a stream of Arrow record batches, the compiled SQL run by the engine itself (Ibis's
+    own pre-execution step registers the memtables first).
+
+    Ibis 12 streams a DuckDB result with ``fetch_record_batch``, which DuckDB 2.0 no longer has: DuckDB's
+    ``to_arrow_reader`` streams it instead. Ibis's PySpark ``to_pyarrow_batches`` goes through ``toPandas`` and back
+    to Arrow (at 19 million rows a pandas copy with a text object per row, then an Arrow copy of that: the Python
+    driver grew past 12 GB): Spark's own ``toArrow`` gives the Arrow result, whose batches are let go as they are
+    read."""
     if con.name == "duckdb":
         con._run_pre_execute_hooks(expr)
         return con.con.sql(con.compile(expr)).to_arrow_reader(_BATCH_ROWS)
+    if con.name == "pyspark":
+        from .backend import spark_is_local
+
+        con._run_pre_execute_hooks(expr)
+        df = con.raw_sql(con.compile(expr))
+        return _through_parquet(df) if spark_is_local(con._session) else _drain(df.toArrow())
     return con.to_pyarrow_batches(expr, chunk_size=_BATCH_ROWS)
+
+
+def _through_parquet(df):
+    """The record batches of a local Spark session's sorted result, written by Spark's tasks to Parquet files in a
+    staging folder (:func:`~csresearch.engine.backend.staging_folder`) and read back here file by file, in the
+    order of their partitions (a sorted result's range partitions, so the rows come in sorted order): the result
+    never passes through the driver, whose 2 GB a collected panel of 200,000 accounts already overflowed. The
+    folder is removed when the stream ends."""
+    import pyarrow.parquet as pq
+
+    from .backend import staging_folder
+
+    folder = staging_folder()
+    try:
+        df.write.mode("overwrite").parquet(folder)
+        for f in sorted(os.listdir(folder)):
+            if f.startswith("part-") and f.endswith(".parquet"):
+                yield from pq.ParquetFile(os.path.join(folder, f)).iter_batches(batch_size=_BATCH_ROWS)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _drain(table: pa.Table):
+    """The record batches of ``table``, each let go once read (the table itself is not kept)."""
+    batches = table.to_batches(max_chunksize=_BATCH_ROWS)
+    del table
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 def _numpy_column(c: str, col) -> np.ndarray:
@@ -403,6 +446,8 @@ def _numpy_column(c: str, col) -> np.ndarray:
     if c in ("account_id", "segment", "metric"):
         return col.to_pandas(deduplicate_objects=True).to_numpy(dtype=object)  # one str per distinct value
     if c in ("month", "period_start", "date"):
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:  # Spark's: UTC instants, as naive UTC times
+            col = col.cast(pa.timestamp(col.type.unit))
         return col.to_pandas(date_as_object=False).to_numpy().astype("datetime64[ns]")
     if c == "event":
         return col.to_numpy(zero_copy_only=False).astype(np.int8)
@@ -455,4 +500,16 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
     for i, c in enumerate(cols):
         if c not in floats:
             frame.insert(i, c, whole(c))
+    if keys[0] == "account_code" and not _in_order(frame["account_code"].to_numpy(), frame["month"].to_numpy()):
+        # an engine that streamed its sorted result out of order (files read back in another order): sorted here
+        frame = frame.take(np.lexsort((frame["month"].to_numpy(), frame["account_code"].to_numpy())))
+        frame.reset_index(drop=True, inplace=True)
     return frame
+
+
+def _in_order(code: np.ndarray, month: np.ndarray) -> bool:
+    """Whether rows are sorted by ``code`` then ``month``."""
+    if len(code) < 2:
+        return True
+    step = np.diff(code)
+    return not ((step < 0).any() or ((step == 0) & (month[1:] < month[:-1])).any())

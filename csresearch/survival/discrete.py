@@ -510,10 +510,47 @@ def _discrete_rank(design: _DiscreteDesign, base_names: list[str], covariates: l
     # Rank check on the R factor of the whole design, from the R factors of
     # the chunks (TSQR): _check_rank(R) applies exactly the criterion
     # _check_rank(X) would (|r_jj| / ||x_j|| < 1e-8) without holding X.
-    Rs = [_r_factor(D) for _, _, D in design.chunks()]
-    R = Rs[0] if len(Rs) == 1 else _r_factor(np.vstack(Rs))
+    if design.lookup is not None:
+        R = _grouped_r(design)
+    else:
+        Rs = [_r_factor(D) for _, _, D in design.chunks()]
+        R = Rs[0] if len(Rs) == 1 else _r_factor(np.vstack(Rs))
     _discrete_rank_check(R, base_names, covariates, time, func)
     return np.sqrt((R[:, design.nb:] ** 2).sum(axis=0) / design.n)  # covariates are centred
+
+
+def _grouped_r(design: _DiscreteDesign) -> np.ndarray:
+    """An R factor of a design with a baseline lookup (``R'R = D'D``), without building its rows.
+
+    With ``n_k`` rows and covariate mean ``xbar_k`` per key, ``D'D`` splits into the keys' part and the within-key
+    scatter of the covariates: it is ``M'M`` for ``M`` stacking one row ``sqrt(n_k) [b_k, xbar_k]`` per key over the
+    rows' ``[0, x_i - xbar_k]``. So the QR runs on ``K`` key rows of ``k`` columns and on ``n`` rows of only the ``p``
+    covariate columns (TSQR over chunks), instead of on ``n`` rows of all ``k``."""
+    key, base = design.lookup
+    nb, p, n = design.nb, design.p, design.n
+    K = base.shape[0]
+    nk = np.bincount(key, minlength=K).astype(float)
+    top = np.zeros((K, nb + p), order="F")
+    top[:, :nb] = base * np.sqrt(nk)[:, None]
+    means = np.zeros((K, p))
+    seen = nk > 0
+    for j in range(p):
+        sums = np.bincount(key, weights=design.Xc[:, j], minlength=K)
+        means[seen, j] = sums[seen] / nk[seen]
+        top[:, nb + j] = means[:, j] * np.sqrt(nk)
+    pieces = [_r_factor(top)]
+    if p:
+        rows = max(1, _DISCRETE_CHUNK_CELLS // p)
+        for lo in range(0, n, rows):
+            hi = min(n, lo + rows)
+            within = design.Xc[lo:hi] - means[key[lo:hi]]
+            piece = np.zeros((min(p, hi - lo), nb + p))
+            piece[:, nb:] = _r_factor(within)
+            pieces.append(piece)
+    stacked = np.vstack(pieces)
+    if len(stacked) < nb + p:  # fewer rows than columns: zero rows make R square, so no column escapes the check
+        stacked = np.vstack([stacked, np.zeros((nb + p - len(stacked), nb + p))])
+    return _r_factor(stacked)
 
 
 def _discrete_rank_check(R: np.ndarray, base_names: list[str], covariates: list[str], time: str, func: str,
