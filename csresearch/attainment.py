@@ -217,7 +217,7 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     (an Ibis backend from :func:`csresearch.engine.connect`; when None, a private in-memory DuckDB, closed
     afterwards so that its memory goes back to the system) and collected.
     """
-    from .engine.backend import session
+    from .engine.backend import session, staging_scope
     from .engine.panel import collect, inputs, panel
 
     if con is None:
@@ -225,11 +225,12 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
             return episodes(ds, lag_days=lag_days, threshold=threshold, usage_metrics=usage_metrics, as_of=as_of,
                             con=own)
     # usage counted from raw events: the engine reads the events files itself (see inputs)
-    kw = inputs(ds, usage_metrics=usage_metrics, con=con)
-    if as_of is not None:
-        kw["as_of"] = pd.Timestamp(as_of)
-    expr = panel(**kw, lag_days=lag_days, threshold=threshold)
-    out = collect(con, expr)
+    with staging_scope():  # the inputs a local Spark session read from files are removed once collected
+        kw = inputs(ds, usage_metrics=usage_metrics, con=con)
+        if as_of is not None:
+            kw["as_of"] = pd.Timestamp(as_of)
+        expr = panel(**kw, lag_days=lag_days, threshold=threshold)
+        out = collect(con, expr)
     release_memory()
     return out
 

@@ -46,6 +46,30 @@ def spark_is_local(session) -> bool:
 
 
 _STAGING: list[str] = []
+_SCOPES: list[list[str]] = []
+
+
+@contextmanager
+def staging_scope():
+    """The staging folders (:func:`staging_folder`) made inside the ``with`` block are removed at its end (a panel's
+    inputs, once the panel is collected)."""
+    made: list[str] = []
+    _SCOPES.append(made)
+    try:
+        yield made
+    finally:
+        _SCOPES.remove(made)
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_parquet(arrow, folder: str, part: int = 0) -> None:
+    """An Arrow table as the Parquet file ``part-<part>.parquet`` of ``folder``, as Spark reads it: timestamps in
+    microseconds (Spark reads no nanosecond timestamps)."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(arrow, os.path.join(folder, f"part-{part:05d}.parquet"), coerce_timestamps="us",
+                   allow_truncated_timestamps=True)
 
 
 def staging_folder() -> str:
@@ -60,7 +84,10 @@ def staging_folder() -> str:
     with _LOCK:
         if not _STAGING:
             _STAGING.append(_spill_folder())
-    return tempfile.mkdtemp(prefix="spark-", dir=_STAGING[0])
+    folder = tempfile.mkdtemp(prefix="spark-", dir=_STAGING[0])
+    if _SCOPES:
+        _SCOPES[-1].append(folder)
+    return folder
 
 
 def spark_available() -> str | None:
@@ -196,12 +223,10 @@ def frame_table(con, frame):
     folder = None
     if spark_is_local(session):
         # through Parquet files, a million rows at a time: the driver (2 GB) never holds the frame
-        import pyarrow.parquet as pq
-
         folder = staging_folder()
         for i, lo in enumerate(range(0, max(len(frame), 1), FRAME_FILE_ROWS)):
             part = pa.Table.from_pandas(frame.iloc[lo:lo + FRAME_FILE_ROWS], preserve_index=False)
-            pq.write_table(part, os.path.join(folder, f"part-{i:05d}.parquet"))
+            write_parquet(part, folder, i)
             del part
         df = session.read.parquet(folder).cache()
     else:

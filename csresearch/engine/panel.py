@@ -63,19 +63,29 @@ _GOALS = ["attainment", "goals_set", "goals_attained"]
 
 # -- inputs ---------------------------------------------------------------------------------------------------------
 
-def table(frame: pd.DataFrame, positions: bool = True) -> ir.Table:
-    """An Ibis memtable of ``frame``, with its row positions in the extra int64 column ``_row`` (:data:`ROW`) unless
+def table(frame: pd.DataFrame, positions: bool = True, con=None) -> ir.Table:
+    """An Ibis table of ``frame``, with its row positions in the extra int64 column ``_row`` (:data:`ROW`) unless
     ``positions`` is false.
 
-    A memtable is not bound to a backend: ``con.execute`` on DuckDB or Spark ships it there. The positions stand in
-    for the frame's row order, which a SQL engine does not keep (see :func:`panel`). The frame is converted to Arrow
-    once, here (no pandas copy; DuckDB then scans the Arrow table in place)."""
+    A memtable, not bound to a backend (``con.execute`` on DuckDB or Spark ships it there), unless ``con`` is a local
+    Spark session: Spark turns a memtable into a DataFrame row by row in Python (the 35M goal measurements of 1M
+    accounts took the driver past 14 GB for minutes), so the frame is written as a Parquet file in a staging folder
+    (:func:`~csresearch.engine.backend.staging_folder`) that Spark's tasks read. The positions stand in for the
+    frame's row order, which a SQL engine does not keep (see :func:`panel`). The frame is converted to Arrow once,
+    here (no pandas copy; DuckDB then scans the Arrow table in place)."""
     import ibis
     import pyarrow as pa
 
     data = pa.Table.from_pandas(frame, preserve_index=False)
     if positions:
         data = data.append_column(ROW, pa.array(np.arange(len(frame), dtype=np.int64)))
+    if con is not None and con.name == "pyspark":
+        from .backend import spark_is_local, staging_folder, write_parquet
+
+        if spark_is_local(con._session):
+            folder = staging_folder()
+            write_parquet(data, folder)
+            return con.read_parquet(os.path.join(folder, "*.parquet"))
     return ibis.memtable(data)
 
 
@@ -88,19 +98,19 @@ def inputs(ds: Dataset, usage_metrics: Iterable[str] | None = None, con=None) ->
     When the dataset's usage is counted from raw events (``ds.files["events"]``) and ``con`` is given, the usage
     comes as ``events=``: ``con`` reads the events files itself (:func:`read_events`), so the long usage table is
     neither counted nor shipped (the same values: the previous month's event counts)."""
-    out: dict = {"accounts": table(ds.accounts[["account_id", "segment", "start_date", "end_date"]]),
+    out: dict = {"accounts": table(ds.accounts[["account_id", "segment", "start_date", "end_date"]], con=con),
                  "as_of": ds.as_of, "observed_from": ds.observed_from}
     if ds.goals is not None:
-        out["goals"] = table(ds.goals[["goal_id", "account_id", "baseline", "target", "set_date", "weight"]])
+        out["goals"] = table(ds.goals[["goal_id", "account_id", "baseline", "target", "set_date", "weight"]], con=con)
         if ds.goal_progress is not None:
-            out["progress"] = table(ds.goal_progress[["goal_id", "date", "value"]])
+            out["progress"] = table(ds.goal_progress[["goal_id", "date", "value"]], con=con)
     if ds.has_usage:
         out["usage_metrics"] = ds.usage_metrics if usage_metrics is None else list(usage_metrics)
         events = (ds.files or {}).get("events")
         if events is not None and con is not None:
             out["events"] = read_events(con, events)
         else:
-            out["usage"] = table(ds.usage[["account_id", "date", "metric", "value"]], positions=False)
+            out["usage"] = table(ds.usage[["account_id", "date", "metric", "value"]], positions=False, con=con)
     return out
 
 
