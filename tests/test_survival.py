@@ -565,6 +565,24 @@ def test_concordance_matches_bruteforce_and_lifelines(seed):
     assert got_e == pytest.approx(_concordance_bruteforce(t, d, s, e))
 
 
+def test_concordance_with_few_deaths_and_distinct_scores():
+    """Scores compared only with the deaths' scores are counted by rank among those thresholds: rows whose scores
+    fall between two deaths' scores, above the highest or below the lowest must count as the raw scores do."""
+    rng = np.random.default_rng(7)
+    n = 600
+    t = rng.integers(1, 60, n).astype(float)
+    d = (rng.random(n) < 0.04).astype(int)  # few deaths: most scores lie strictly between the thresholds
+    s = rng.normal(size=n)
+    s[d == 1] = np.round(s[d == 1], 1)  # some deaths share a score, and rows just above and below them
+    s[:20] = np.repeat(s[d == 1][:4], 5)
+    e = np.where(rng.random(n) < 0.5, 0.0, np.floor(t * rng.random(n)))
+    df = pd.DataFrame({"t": t, "d": d, "s": s, "e": np.minimum(e, t - 1)})
+    assert concordance(df, "t", "d", "s") == pytest.approx(_concordance_bruteforce(t, d, s))
+    got = concordance(df, "t", "d", "s", entry="e")
+    assert got == pytest.approx(_concordance_bruteforce(t, d, s, df["e"].to_numpy()))
+    assert got["tied_score"] > 0 and got["n_pairs"] > 1000
+
+
 def test_concordance_strata_sums_pairs_within_strata(episodes):
     got = concordance(episodes, "stop", "event", "x1", entry="start", strata="g")
     parts = [

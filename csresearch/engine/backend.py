@@ -38,7 +38,8 @@ def _spill_folder() -> str:
 
 def spark_is_local(session) -> bool:
     """Whether a Spark session runs in local mode (``local[*]``), where executors and driver share this machine's
-    files; None-safe for sessions that do not say (Spark Connect servers may not)."""
+    files. A session that will not show its conf (a Spark Connect server may refuse) counts as remote, so data
+    goes to it through the driver rather than through files it might not see."""
     try:
         return str(session.conf.get("spark.master", "")).startswith("local")
     except Exception:  # noqa: BLE001 - a Connect server may refuse to show its conf: treat it as remote

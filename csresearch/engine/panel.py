@@ -32,10 +32,9 @@ the frame's row positions as ``_row``, which is how "the position in the account
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
-
 import os
 import shutil
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import pandas as pd
@@ -408,8 +407,9 @@ def _record_batches(con, expr):
     Ibis 12 streams a DuckDB result with ``fetch_record_batch``, which DuckDB 2.0 no longer has: DuckDB's
     ``to_arrow_reader`` streams it instead. Ibis's PySpark ``to_pyarrow_batches`` goes through ``toPandas`` and back
     to Arrow (at 19 million rows a pandas copy with a text object per row, then an Arrow copy of that: the Python
-    driver grew past 12 GB): Spark's own ``toArrow`` gives the Arrow result, whose batches are let go as they are
-    read."""
+    driver grew past 12 GB). A local Spark session writes the sorted result to Parquet files that are read back
+    here (:func:`_through_parquet`: nothing passes through the driver); a cluster or Spark Connect session gives it
+    through Spark's own ``toArrow``, whose batches are let go as they are read (:func:`_drain`)."""
     if con.name == "duckdb":
         con._run_pre_execute_hooks(expr)
         return con.con.sql(con.compile(expr)).to_arrow_reader(_BATCH_ROWS)

@@ -107,13 +107,17 @@ def _codes(df: pd.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1
 
 
-def _design(df: pd.DataFrame, covariates: Sequence[str], func: str) -> np.ndarray:
+def _design(df: pd.DataFrame, covariates: Sequence[str], func: str, order: str = "C") -> np.ndarray:
+    """The covariate columns as one float matrix (a copy), checked: numeric, finite, not constant, not duplicated.
+    ``order="F"`` stores each column contiguously, for code that reads the matrix a column at a time."""
     if len(covariates) == 0:
         raise ValueError(f"{func}: at least one covariate is required")
     dup = [c for c in dict.fromkeys(covariates) if list(covariates).count(c) > 1]
     if dup:
         raise ValueError(f"{func}: duplicated covariate(s): {dup}")
-    X = np.column_stack([_numeric(df, c, func, "covariate") for c in covariates])
+    X = np.empty((len(df), len(covariates)), order=order)
+    for j, c in enumerate(covariates):
+        X[:, j] = _numeric(df, c, func, "covariate")
     const = [c for c, j in zip(covariates, range(X.shape[1])) if np.ptp(X[:, j]) == 0]
     if const:
         raise ValueError(f"{func}: covariate(s) with zero variance (constant column): {const}")

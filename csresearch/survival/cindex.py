@@ -43,7 +43,7 @@ def _prefix_less_count(vals: np.ndarray, m: np.ndarray, q: np.ndarray) -> np.nda
 
 def _count_at_or_after(point_t: np.ndarray, point_v: np.ndarray, qt: np.ndarray, qv: np.ndarray) -> np.ndarray:
     """#{j : point_t[j] >= qt[i] and point_v[j] < qv[i]} for each query i."""
-    order = np.argsort(-point_t, kind="stable")
+    order = np.argsort(-point_t)  # the points with t >= qt are a prefix whatever the order among equal times
     t_desc = point_t[order]
     # number of points with t >= qt: searchsorted on the ascending copy
     t_asc = t_desc[::-1]
@@ -154,13 +154,20 @@ def _pair_counts(t: np.ndarray, e: np.ndarray | None, d: np.ndarray, s: np.ndarr
     td, sd = t[di], sr[di]
     nd = len(di)
     qt, qv = np.concatenate([td, td]), np.concatenate([sd, sd + 1])
+    # the counts below compare scores only with these thresholds, so a score counts by how many thresholds it is
+    # at or above (sr < qv exactly when vc < qc): values up to twice the deaths, not the rows, and fewer bit
+    # levels to walk in _prefix_less_count
+    at_or_below = np.zeros(int(sr.max()) + 2, dtype=np.int64)
+    at_or_below[qv] = 1
+    np.cumsum(at_or_below, out=at_or_below)  # at_or_below[v]: the thresholds <= v (scores are ranks 0..max)
+    vc, qc = at_or_below[sr], at_or_below[qv]
     # at-risk rows with score < s_i (first half) and <= s_i (second half)
     # among rows with stop >= t_i ...
-    cnt = _count_at_or_after(t, sr, qt, qv)
+    cnt = _count_at_or_after(t, vc, qt, qc)
     size = len(t) - np.searchsorted(np.sort(t), td, side="left")
     if e is not None:
         # ... minus rows that have not entered yet (entry >= t_i)
-        cnt -= _count_at_or_after(e, sr, qt, qv)
+        cnt -= _count_at_or_after(e, vc, qt, qc)
         size -= len(e) - np.searchsorted(np.sort(e), td, side="left")
     less, leq = cnt[:nd], cnt[nd:]
     # deaths tied in time with death i (including i itself), by score

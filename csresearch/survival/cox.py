@@ -89,7 +89,10 @@ class _CoxProblem:
         self.rows = np.flatnonzero(active)
         self.lo = lo[active]
         self.hi = hi[active]
-        self.X = X[active]
+        # column-major: every pass reads the covariates a column at a time (the risk sums of r x_a)
+        self.X = np.empty((len(self.rows), X.shape[1]), order="F")
+        for a in range(X.shape[1]):
+            self.X[:, a] = X[self.rows, a]
         ev = event[active]
         self.death = np.flatnonzero(ev)  # positions within active rows
         self.kd = self.hi[self.death] - 1  # event-time index of each death
@@ -235,7 +238,7 @@ def _cox_data(df: pd.DataFrame, duration: str, event: str, covariates: list[str]
     _check_missing(df, cols, func)
     stop, start = _times(df, duration, entry, func)
     ev = _event_array(df, event, func)
-    X = _design(df, covariates, func)
+    X = _design(df, covariates, func, order="F")  # read a column at a time (the rank check, the risk sums)
     return stop, start, ev, X
 
 

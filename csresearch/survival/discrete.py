@@ -431,7 +431,9 @@ def _discrete_data(df: pd.DataFrame, event: str, covariates: list[str], time: st
     neg = int((t < 0).sum())
     if neg:
         raise ValueError(f"{func}: time column {time!r} has {neg} negative value(s)")
-    X = _design(df, covariates, func)
+    # column-major: the grouped passes read and weight the covariates a column at a time (bincounts by key, the
+    # cluster scores), and a column of a row-major matrix is a strided gather (a Newton pass took about 2.5x as long)
+    X = _design(df, covariates, func, order="F")
     n_events = _count_events(y, event, func)
     if n_events == len(y):
         raise ValueError(f"{func}: every row is an event (column {event!r} is all 1); the model is not identified")
