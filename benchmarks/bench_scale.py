@@ -556,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
             for engine in args.engines.split(","):
                 reports = work / f"reports_{engine}"
                 cmd = [sys.executable, "-m", "csresearch", "study", "--data", str(large), "--out", str(reports),
-                       "--workers", "1", "--set", "usage_baseline=session", "--engine", engine]
+                       "--workers", "1", "--set", "usage_baseline=session", "--engine", engine,
+                       "--cell-timeout", "0"]  # a 1M study on Spark local on 2 cores runs past the default hour
                 res = measure_command(cmd, args.study_rss_limit_gb)
                 ok = res["returncode"] == 0
                 if engine == "duckdb":

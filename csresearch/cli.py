@@ -122,19 +122,29 @@ def _cmd_study(args: argparse.Namespace) -> int:
     except studies.OutputFolderError as exc:
         print(f"csresearch study: {exc}", file=sys.stderr)
         return 2
-    outcomes = studies.run(specs, out, workers=args.workers)
+    cell_timeout = studies.CELL_TIMEOUT if args.cell_timeout is None else args.cell_timeout or None
+    outcomes = studies.run(specs, out, workers=args.workers, cell_timeout=cell_timeout)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _workers(text: str) -> int:
-    """``--workers``: a whole number, at least 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more (studies run at once), not {n}")
-    return n
+def _whole_number(minimum: int, whole: str, below: str):
+    """An argparse type: a whole number of at least ``minimum``; ``whole`` and ``below`` finish the two errors
+    ("must be a whole number of <whole>, not 'two'"; "must be <below>, not -2")."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number of {whole}, not {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be {below}, not {n}")
+        return n
+    return parse
+
+
+#: ``--workers``: studies run at once, at least 1
+_workers = _whole_number(1, "1 or more", "1 or more (studies run at once)")
+#: ``--cell-timeout``: seconds, 0 for no limit
+_cell_timeout = _whole_number(0, "seconds (0: no limit)", "0 (no limit) or more seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--segments", default=None, metavar="all|a,b",
                    help="one study per segment (all: every segment found plus an all-segments study)")
     s.add_argument("--workers", type=_workers, default=None, help="studies run at once, 1 or more (default: number of cores)")
+    s.add_argument("--cell-timeout", dest="cell_timeout", type=_cell_timeout, default=None,
+                   metavar="SECONDS", help="seconds one cell of a study may run before the study is failed, so that a "
+                                           "hung kernel cannot block the run (default: an hour; 0: no limit; a "
+                                           "book of millions of accounts on a small machine may need several hours)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter for every study (repeatable)")
     s.add_argument("--engine", choices=["duckdb", "spark"], default=None,
                    help="where the panel is built and the large-panel models are fitted (default: the params' engine, "

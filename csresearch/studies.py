@@ -37,7 +37,8 @@ from . import __version__, params as P
 #: the study notebook and the report template ship inside the package (package data), so an installed wheel runs studies
 NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "segment_study.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-#: seconds one notebook cell may run before the study is failed (a hung kernel must not block the run)
+#: seconds one notebook cell may run before the study is failed (a hung kernel must not block the run);
+#: ``csresearch study --cell-timeout`` changes it (a book of millions of accounts on a small machine needs longer)
 CELL_TIMEOUT = 3600
 
 
@@ -217,8 +218,11 @@ def _why(out: Path, exc: OSError) -> str:
 
 
 def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = None, notebook: Path = NOTEBOOK,
-        progress=sys.stderr) -> list[Outcome]:
-    """Run every study (in parallel), then write ``out/index.html``. Returns one Outcome per study."""
+        progress=sys.stderr, cell_timeout: int | None = CELL_TIMEOUT) -> list[Outcome]:
+    """Run every study (in parallel), then write ``out/index.html``. Returns one Outcome per study.
+
+    ``cell_timeout``: the seconds one cell of a study's notebook may run before that study is failed (None: no
+    limit)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _sweep(out)
@@ -228,7 +232,7 @@ def run(specs: Sequence[StudySpec], out: str | Path, *, workers: int | None = No
           file=progress, flush=True)
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run_one_process, s, out, notebook): s for s in specs}
+        futures = {pool.submit(_run_one_process, s, out, notebook, cell_timeout): s for s in specs}
         for i, fut in enumerate(as_completed(futures), 1):
             o = fut.result()
             outcomes.append(o)
@@ -257,10 +261,11 @@ def _state(o: Outcome) -> str:
     return ", ".join(["ok", *extra])
 
 
-def _run_one_process(spec: StudySpec, out: Path, notebook: Path) -> Outcome:
+def _run_one_process(spec: StudySpec, out: Path, notebook: Path, cell_timeout: int | None = CELL_TIMEOUT) -> Outcome:
     """Run one study in a child process (its own interpreter, its own kernel), collecting its outcome."""
     t0 = time.perf_counter()
-    payload = json.dumps({"name": spec.name, "params": spec.params, "out": str(out), "notebook": str(notebook)})
+    payload = json.dumps({"name": spec.name, "params": spec.params, "out": str(out), "notebook": str(notebook),
+                          "cell_timeout": cell_timeout})
     proc = subprocess.run([sys.executable, "-m", "csresearch.studies", payload], capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     try:
@@ -271,8 +276,10 @@ def _run_one_process(spec: StudySpec, out: Path, notebook: Path) -> Outcome:
     return Outcome(spec.name, info["ok"], seconds, info.get("error"), info.get("results"), info.get("timings", {}))
 
 
-def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK) -> dict:
-    """Execute one study into a temporary folder, render its HTML, then move it into ``out/name`` atomically."""
+def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK,
+                  cell_timeout: int | None = CELL_TIMEOUT) -> dict:
+    """Execute one study into a temporary folder, render its HTML, then move it into ``out/name`` atomically
+    (``cell_timeout``: seconds a notebook cell may run, None for no limit)."""
     import papermill as pm
 
     out = Path(out)
@@ -289,7 +296,7 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
             pm.execute_notebook(str(notebook), str(tmp / "notebook.ipynb"), parameters=run_params,
                                 cwd=str(tmp.resolve()), kernel_name="python3", progress_bar=False,
                                 kernel_manager_class=IPCKernelManager, start_timeout=120,
-                                execution_timeout=CELL_TIMEOUT)
+                                execution_timeout=cell_timeout)
         except pm.PapermillExecutionError as exc:
             _keep_failed(tmp, out, name)
             return {"ok": False, "error": f"{exc.ename}: {exc.evalue}".strip()[:600], "timings": timings}
@@ -304,7 +311,10 @@ def execute_study(name: str, params: dict, out: Path, notebook: Path = NOTEBOOK)
         return {"ok": True, "results": results, "timings": timings}
     except Exception as exc:  # noqa: BLE001 - any failure of one study is reported, never raised
         _keep_failed(tmp, out, name)
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:600], "timings": timings}
+        error = f"{type(exc).__name__}: {exc}"[:600]
+        if type(exc).__name__ == "CellTimeoutError":  # nbclient's: the study was still working, not failing
+            error += f" A large book may need longer: csresearch study --cell-timeout {2 * (cell_timeout or 0)} (0: no limit)."
+        return {"ok": False, "error": error, "timings": timings}
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -628,7 +638,8 @@ def _child(payload: str) -> int:
     """Entry of a study's child process: run it and print one JSON line with the outcome."""
     job = json.loads(payload)
     try:
-        info = execute_study(job["name"], job["params"], Path(job["out"]), Path(job["notebook"]))
+        info = execute_study(job["name"], job["params"], Path(job["out"]), Path(job["notebook"]),
+                             job.get("cell_timeout", CELL_TIMEOUT))
     except Exception as exc:  # noqa: BLE001
         info = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
     sys.stdout.write("\n" + json.dumps(info, default=str) + "\n")

@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -181,6 +182,31 @@ def test_a_failing_study_keeps_the_previous_report_and_does_not_stop_the_others(
     assert (work / ".failed" / f"{smb.name}.ipynb").exists()
     assert main(["study", "--data", str(small_world), "--segments", "smb", "--out", str(tmp_path / "x"),
                  "--set", "covariates=[log_arr]"]) == 0
+
+
+def test_a_cell_that_runs_past_the_timeout_fails_its_study_and_says_how_to_allow_longer(small_world, tmp_path):
+    nb = nbformat.read(str(studies.NOTEBOOK), as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(60)"))
+    slow = tmp_path / "slow.ipynb"
+    nbformat.write(nb, str(slow))
+    spec = studies.plan(data=str(small_world))[0]
+    t0 = time.perf_counter()
+    (o,) = studies.run([spec], tmp_path / "reports", workers=1, notebook=slow, cell_timeout=3)
+    assert not o.ok and "CellTimeoutError" in o.error and "--cell-timeout 6 (0: no limit)" in o.error
+    assert time.perf_counter() - t0 < 50  # stopped at the timeout, not after the cell's minute
+
+
+def test_the_cell_timeout_option_reaches_the_runner(small_world, tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(studies, "run", lambda specs, out, **kw: seen.append(kw["cell_timeout"]) or [])
+    for extra, want in (([], studies.CELL_TIMEOUT), (["--cell-timeout", "14400"], 14400), (["--cell-timeout", "0"], None)):
+        assert main(["study", "--data", str(small_world), "--out", str(tmp_path / f"r{len(seen)}"), *extra]) == 0
+        assert seen[-1] == want
+    for bad in ("-5", "1h"):
+        with pytest.raises(SystemExit) as exc:
+            main(["study", "--data", str(small_world), "--out", str(tmp_path / "bad"), "--cell-timeout", bad])
+        assert exc.value.code == 2
+    assert "--cell-timeout" in capsys.readouterr().err
 
 
 def _degenerate(root: Path) -> dict[str, Path]:
