@@ -261,7 +261,7 @@ def _state(o: Outcome) -> str:
     return ", ".join(["ok", *extra])
 
 
-def _run_one_process(spec: StudySpec, out: Path, notebook: Path, cell_timeout: int | None = CELL_TIMEOUT) -> Outcome:
+def _run_one_process(spec: StudySpec, out: Path, notebook: Path, cell_timeout: int | None) -> Outcome:
     """Run one study in a child process (its own interpreter, its own kernel), collecting its outcome."""
     t0 = time.perf_counter()
     payload = json.dumps({"name": spec.name, "params": spec.params, "out": str(out), "notebook": str(notebook),
@@ -639,7 +639,7 @@ def _child(payload: str) -> int:
     job = json.loads(payload)
     try:
         info = execute_study(job["name"], job["params"], Path(job["out"]), Path(job["notebook"]),
-                             job.get("cell_timeout", CELL_TIMEOUT))
+                             job["cell_timeout"])
     except Exception as exc:  # noqa: BLE001
         info = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
     sys.stdout.write("\n" + json.dumps(info, default=str) + "\n")

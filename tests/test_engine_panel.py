@@ -319,7 +319,23 @@ def test_a_frame_goes_to_a_local_spark_session_through_files(spark_con, monkeypa
     frame = pd.DataFrame({"a": np.arange(30, dtype=float), "b": np.arange(30) % 4})
     with backend.frame_table(spark_con, frame) as t:
         got = spark_con.execute(t.aggregate(n=t.count(), a=t.a.sum(), b=t.b.sum())).iloc[0]
-        folder = [f for f in os.listdir(backend._STAGING[0])]
-        assert len(folder) == 1 and len(os.listdir(os.path.join(backend._STAGING[0], folder[0]))) == 5
+        root = backend._ROOT[os.getpid()]
+        folder = [f for f in os.listdir(root) if f.startswith("spark-")]
+        assert len(folder) == 1 and len(os.listdir(os.path.join(root, folder[0]))) == 5
     assert (got["n"], got["a"], got["b"]) == (30, frame["a"].sum(), frame["b"].sum())
-    assert os.listdir(backend._STAGING[0]) == []
+    assert not [f for f in os.listdir(root) if f.startswith("spark-")]
+
+
+def test_duckdb_spills_into_one_scratch_root_and_a_session_removes_its_folder():
+    from csresearch.engine import backend
+
+    con = connect("duckdb")
+    root = backend._ROOT[os.getpid()]
+    spill = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert os.path.dirname(spill) == root and os.path.basename(spill).startswith("duckdb-")
+    con.disconnect()
+    with backend.session("duckdb") as job:
+        folder = job.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+        assert os.path.dirname(folder) == root and os.path.isdir(folder) and folder != spill
+    assert not os.path.exists(folder)  # removed with the job's database
+    assert backend._ROOT[os.getpid()] == root  # one root for the process

@@ -26,14 +26,23 @@ class EngineError(RuntimeError):
     """The chosen engine cannot run here; the message says what is missing and how to get it."""
 
 
-def _spill_folder() -> str:
-    """A private temporary folder for DuckDB's spills, removed when the process exits."""
+_ROOT: dict[int, str] = {}
+
+
+def scratch_folder(prefix: str) -> str:
+    """A fresh private folder for one job's temporary files (DuckDB's spills, data passed to a local Spark session),
+    inside the process's one scratch root, a ``csresearch-engine-`` folder of the temporary directory removed with
+    everything in it when the process exits. Callers remove their own folder when done, so a process killed before
+    its exit leaves one root behind, not a folder per database or file hand-over."""
     import atexit
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="csresearch-engine-")
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    with _LOCK:
+        root = _ROOT.get(os.getpid())  # by process: a forked child never writes into the root its parent removes
+        if root is None:
+            root = _ROOT[os.getpid()] = tempfile.mkdtemp(prefix="csresearch-engine-")
+            atexit.register(shutil.rmtree, root, True)
+    return tempfile.mkdtemp(prefix=prefix, dir=root)
 
 
 def spark_is_local(session) -> bool:
@@ -46,7 +55,6 @@ def spark_is_local(session) -> bool:
         return False
 
 
-_STAGING: list[str] = []
 _SCOPES: list[list[str]] = []
 
 
@@ -75,17 +83,12 @@ def write_parquet(arrow, folder: str, part: int = 0) -> None:
 
 def staging_folder() -> str:
     """A fresh private folder for data passed between this process and a local Spark session as Parquet files
-    (removed with the process's staging root when it exits; callers remove their own folder when done).
+    (a :func:`scratch_folder`; callers remove their own folder when done).
 
     On a local session a large result goes through files rather than through the driver: collecting the panel of
     200,000 accounts (3.9M rows) into Python with ``toArrow`` or ``toPandas`` failed on the 2 GB driver
     ("TaskResultLost (result lost from block manager)"), and so would a model frame sent the other way."""
-    import tempfile
-
-    with _LOCK:
-        if not _STAGING:
-            _STAGING.append(_spill_folder())
-    folder = tempfile.mkdtemp(prefix="spark-", dir=_STAGING[0])
+    folder = scratch_folder("spark-")
     if _SCOPES:
         _SCOPES[-1].append(folder)
     return folder
@@ -154,9 +157,11 @@ def spark_session(master: str | None = None):
         return session
 
 
-def connect(engine: str = "duckdb", *, spark_master: str | None = None, threads: int | None = None):
-    """An Ibis backend for ``engine`` (``"duckdb"`` or ``"spark"``): a new in-memory DuckDB (in UTC), or the
-    process's Spark session (:func:`spark_session`)."""
+def connect(engine: str = "duckdb", *, spark_master: str | None = None, threads: int | None = None,
+            spill: str | None = None):
+    """An Ibis backend for ``engine`` (``"duckdb"`` or ``"spark"``): a new in-memory DuckDB (in UTC) spilling to
+    ``spill`` (default: a new :func:`scratch_folder`, removed at the process's exit), or the process's Spark session
+    (:func:`spark_session`)."""
     import ibis
 
     if engine == "duckdb":
@@ -165,7 +170,7 @@ def connect(engine: str = "duckdb", *, spark_master: str | None = None, threads:
         # DuckDB takes 80% of the machine by default; a bounded budget, spilling joins and sorts to a private
         # temporary folder beyond it, keeps a study's peak memory predictable (the panel of 1M accounts needs more)
         con.raw_sql(f"SET memory_limit = '{os.environ.get('CSRESEARCH_DUCKDB_MEMORY', DUCKDB_MEMORY_LIMIT)}'")
-        con.raw_sql(f"SET temp_directory = '{_spill_folder()}'")
+        con.raw_sql(f"SET temp_directory = '{spill or scratch_folder('duckdb-')}'")
         con.raw_sql("SET preserve_insertion_order = false")
         return con
     if engine == "spark":
@@ -192,16 +197,18 @@ def session(engine: str = "duckdb", spark_master: str | None = None):
 
     DuckDB: a private in-memory database, closed at the end of the block. DuckDB's allocator keeps the memory a
     large query used until its database is closed (2 GB after the panel of 200,000 accounts, for the rest of the
-    study), so the job that needs it most gets a database of its own. Spark: the process's shared session
-    (:func:`shared`), left running."""
+    study), so the job that needs it most gets a database of its own, and its spill folder is removed with it.
+    Spark: the process's shared session (:func:`shared`), left running."""
     if engine != "duckdb":
         yield shared(engine, spark_master)
         return
-    con = connect("duckdb")
+    spill = scratch_folder("duckdb-")
+    con = connect("duckdb", spill=spill)
     try:
         yield con
     finally:
         con.disconnect()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 @contextmanager
