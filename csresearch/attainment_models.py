@@ -3,8 +3,9 @@
 Tidy frames in, a fitted model (:class:`~csresearch.survival.Fit`) and a plain dict out. The analyses
 (:mod:`csresearch.analyses`) choose among these and word their findings; lessons call them directly.
 
-* :func:`attainment_frame` — the model frame: rows with attainment known (and usage, when adjusting), account
-  covariates, ``log_<metric>`` (last month's usage) and ``hist_<metric>`` (the mean of the months so far).
+* :func:`attainment_frame` — the model frame (:class:`AttainmentFrame`), shared by the models fitted on it: rows
+  with attainment known (and usage, when adjusting), account covariates, ``log_<metric>`` (last month's usage) and
+  ``hist_<metric>`` (the mean of the months so far).
 * :func:`time_varying_effect` — the headline: a proportional-hazards model of churn on *current* attainment,
   hazard ratio for full versus no attainment, robust standard errors clustered by account; with ``usage_metrics``
   also adjusted for usage (lagged, time-varying), which carries the engagement that drives both usage and
@@ -21,6 +22,7 @@ Tidy frames in, a fitted model (:class:`~csresearch.survival.Fit`) and a plain d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
@@ -30,9 +32,9 @@ from scipy import stats
 from .attainment import account_attainment, episodes
 from .cohorts import survival_table
 from .landmarks import landmark_table
-from .models import (DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, count_accounts, effect, goal_progress,
-                     model_frame, require_events, require_goals, require_variation, strata_of, usage_features,
-                     usage_history)
+from .models import (DEFAULT_ENGINE, AnalysisError, Engine, account_codes, account_covariates, count_accounts, effect,
+                     goal_progress, model_frame, require_events, require_goals, require_usage, require_variation,
+                     strata_of, usage_features, usage_history)
 from .survival import Fit
 
 if TYPE_CHECKING:
@@ -49,31 +51,81 @@ def contrast_words(level: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates, usage_metrics, extra: Sequence[str] = ()):
-    """The model frame of the attainment models: rows with attainment (and usage, when adjusting), covariates,
-    ``log_<metric>`` usage features. Returns ``(frame, covariate names, usage feature names, warnings)``."""
+@dataclass(frozen=True)
+class AttainmentFrame:
+    """The model frame of the attainment models (:func:`attainment_frame`), built once and read by every model fitted
+    on it: ``data``, the lean copy of the panel's rows with attainment (and usage, when adjusting) known; the account
+    ``covariates`` and usage ``features`` it holds (``log_<metric>``, last month's usage, then ``hist_<metric>``, the
+    mean of the months so far); the ``usage`` metrics it adjusts for; why covariates were left out
+    (``covariate_warnings``) and how many accounts never recorded a goal (``never_goal``).
+
+    One frame serves the headline with usage, the proportional-hazards check, the dose-response, each segment's
+    effect, the usage-versus-outcome comparison and the cross-validation (:meth:`StudyContext.model_frame
+    <csresearch.context.StudyContext.model_frame>`): on a large book each copy of the panel is gigabytes. It is
+    shared, so nothing writes into ``data``: a model that needs more columns adds them to :meth:`with_columns`."""
+
+    data: pd.DataFrame
+    covariates: list[str]
+    features: list[str]
+    usage: list[str]
+    covariate_warnings: list[str]
+    never_goal: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why covariates or accounts were left out, in plain words."""
+        out = list(self.covariate_warnings)
+        if self.never_goal:
+            out.append(f"{self.never_goal} accounts never recorded a goal and were left out of the attainment models.")
+        return out
+
+    @property
+    def last_usage(self) -> list[str]:
+        """The ``log_<metric>`` features: last completed period's usage, the usage model's covariates."""
+        return [f for f in self.features if f.startswith("log_")]
+
+    def with_columns(self, **columns: np.ndarray) -> pd.DataFrame:
+        """``data`` plus ``columns``, in a shallow copy: the frame's arrays are shared, not copied, and stay unwritten."""
+        out = self.data.copy(deep=False)
+        for name, values in columns.items():
+            out[name] = values
+        return out
+
+    def subset(self, rows: np.ndarray, ds: "Dataset", covariates: Sequence[str] | None) -> "AttainmentFrame":
+        """The frame of part of the data (one segment's accounts ``ds``) from its ``rows``, a boolean mask: the rows,
+        and the covariates of ``covariates`` that vary there (:func:`csresearch.models.account_covariates` of
+        ``ds``). Every feature is per account, so the part's frame built from its own panel is the same."""
+        _, names, warnings = account_covariates(ds, covariates)
+        data = pd.DataFrame({c: self.data[c].to_numpy()[rows] for c in self.data.columns}, copy=False)
+        return replace(self, data=data, covariates=names, covariate_warnings=warnings, never_goal=0)
+
+
+def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates: Sequence[str] | None,
+                     usage_metrics: Sequence[str] | None) -> AttainmentFrame:
+    """The model frame of the attainment models (:class:`AttainmentFrame`): the panel's rows with attainment known
+    (and every metric of ``usage_metrics`` known, when adjusting), the account ``covariates``
+    (:func:`csresearch.models.account_covariates`), ``log_<metric>`` and ``hist_<metric>`` usage features. A metric
+    the panel does not have is an :class:`~csresearch.models.AnalysisError`."""
     cov, names, warnings = account_covariates(ds, covariates)
     missing = panel["attainment"].isna().to_numpy()
+    n_never = 0
     if missing.any():
         # months before an account's first goal are left out (it enters at its first goal: no immortal time)
         n_never = count_accounts(panel) - count_accounts(panel, ~missing)
-        if n_never:
-            warnings.append(f"{n_never} accounts never recorded a goal and were left out of the attainment models.")
-    usage_cols: list[str] = []
-    if usage_metrics:
-        usage_cols = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in panel.columns]
-        if not usage_cols:
-            raise AnalysisError("the panel has none of the usage metrics to adjust for")
+    metrics = list(usage_metrics or [])
+    require_usage(panel.columns, metrics)
+    usage_cols = [f"usage_{m}" for m in metrics]
+    if usage_cols:
         missing |= panel[usage_cols].isna().any(axis=1).to_numpy()
-    frame = model_frame(panel, ["attainment", *extra, *usage_cols], rows=~missing, covariates=cov)
-    metrics = [c[6:] for c in usage_cols]
+    frame = model_frame(panel, ["attainment", *usage_cols], rows=~missing, covariates=cov)
     features = [*usage_features(frame, metrics), *usage_history(frame, metrics)] if usage_cols else []
-    return frame, names, features, warnings
+    return AttainmentFrame(frame, names, features, metrics, warnings, n_never)
 
 
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,
                         panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE,
-                        usage_metrics: Sequence[str] | None = None, threshold: float = 1.0) -> tuple[Fit, dict]:
+                        usage_metrics: Sequence[str] | None = None, threshold: float = 1.0,
+                        frame: AttainmentFrame | None = None) -> tuple[Fit, dict]:
     """Churn on current attainment in ``(start, stop]`` monthly intervals (``engine.panel``: Cox, or the
     discrete-time model above the engine's row limit).
 
@@ -87,10 +139,15 @@ def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = Non
     n_events, n_rows, n_params, groups, covariates, usage_adjusted_for, stratified_by, lag_days, warnings, model,
     method}`` where ``hr`` is the hazard ratio of full versus no attainment and ``groups`` counts the accounts with
     goals reached (attainment at or above ``threshold``) and with no progress in some month.
+
+    ``frame``, an :class:`AttainmentFrame` already built (by a study, shared by its models), is fitted as it is;
+    ``panel``, ``covariates`` and ``usage_metrics`` then play no part.
     """
     require_goals(ds)
-    ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
-    ep, names, features, warnings = attainment_frame(ds, ep, covariates, usage_metrics)
+    if frame is None:
+        frame = attainment_frame(ds, panel if panel is not None else episodes(ds, lag_days=lag_days), covariates,
+                                 usage_metrics)
+    ep, names, features, warnings = frame.data, frame.covariates, frame.features, frame.warnings
     require_events(ep, "event", "time-varying model", minimum=2)
     require_variation(ep, "attainment", "time-varying model")
     strata = strata_of(ep)
@@ -125,20 +182,27 @@ def _naive_se(fit: Fit, term: str = "attainment") -> float | None:
     return float(np.sqrt(np.asarray(naive.loc[term, term] if hasattr(naive, "loc") else naive)))
 
 
-def proportional_hazards_check(ds: "Dataset", *, covariates: Sequence[str] | None = None, panel: pd.DataFrame,
-                               engine: Engine = DEFAULT_ENGINE, usage_metrics: Sequence[str] | None = None) -> dict:
+def proportional_hazards_check(ds: "Dataset", *, covariates: Sequence[str] | None = None,
+                               panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE,
+                               usage_metrics: Sequence[str] | None = None,
+                               frame: AttainmentFrame | None = None) -> dict:
     """Does the attainment effect change with tenure? The headline model plus ``attainment x log2(tenure)``.
 
     Tenure is months since the start plus one, at each interval's start, centred at its mean so the main effect
     stays the effect at average tenure. Returns ``{ratio_per_doubling, ci_low, ci_high, p, n_rows, n_events}``:
     the factor by which the hazard ratio of full versus no attainment changes per doubling of tenure (1: it does not
-    change: proportional hazards hold).
+    change: proportional hazards hold). The model is fitted on ``frame`` when given (:func:`time_varying_effect`),
+    else on the attainment frame of ``panel``.
     """
-    ep, names, features, _ = attainment_frame(ds, panel, covariates, usage_metrics)
-    require_events(ep, "event", "proportional-hazards check", minimum=5)
-    log_t = np.log2(ep["tenure_months"].to_numpy() + 1.0)
-    ep["attainment_x_log2_tenure"] = ep["attainment"].to_numpy() * (log_t - log_t.mean())
-    fit = engine.panel(ep, ["attainment", "attainment_x_log2_tenure", *names, *features], strata_of(ep))
+    if frame is None:
+        if panel is None:
+            raise TypeError("proportional_hazards_check needs the panel or an attainment frame")
+        frame = attainment_frame(ds, panel, covariates, usage_metrics)
+    require_events(frame.data, "event", "proportional-hazards check", minimum=5)
+    log_t = np.log2(frame.data["tenure_months"].to_numpy() + 1.0)
+    ep = frame.with_columns(attainment_x_log2_tenure=frame.data["attainment"].to_numpy() * (log_t - log_t.mean()))
+    fit = engine.panel(ep, ["attainment", "attainment_x_log2_tenure", *frame.covariates, *frame.features],
+                       strata_of(ep))
     e = effect(fit, "attainment_x_log2_tenure")
     return {"ratio_per_doubling": e["hr"], "ci_low": e["ci_low"], "ci_high": e["ci_high"], "p": e["p"],
             "n_rows": int(len(ep)), "n_events": int(ep["event"].sum()),
@@ -216,15 +280,33 @@ def landmark_effect(ds: "Dataset", landmark_days: float, *, covariates: Sequence
 
 
 def _usage_at(panel: pd.DataFrame, metrics: Sequence[str], days: float) -> tuple[pd.DataFrame, list[str]]:
-    """Per account, the usage features of the panel row that covers tenure ``days`` (indexed by account_id)."""
+    """Per account, the usage features of the panel row that covers tenure ``days`` (indexed by account_id): the
+    ``log_<metric>`` and ``hist_<metric>`` that :func:`csresearch.models.usage_features` and
+    :func:`csresearch.models.usage_history` give that row, accounts with any of them missing left out.
+
+    The rows up to the covering one are the account's rows that start before ``days`` (rows do not overlap), so
+    the mean so far is one sum and one count per account over those rows: no copy of the panel is made (at a million
+    accounts that copy, with its features, was gigabytes per landmark)."""
     cols = [f"usage_{m}" for m in metrics if f"usage_{m}" in panel.columns]
     if not cols:
         raise AnalysisError("the panel has none of the usage metrics to adjust for")
-    frame = model_frame(panel, cols)
-    names = [*usage_features(frame, [c[6:] for c in cols]), *usage_history(frame, [c[6:] for c in cols])]
-    cover = (frame["start"] < days) & (frame["stop"] >= days)
-    rows = frame.loc[cover, ["account_id", *names]].dropna().drop_duplicates("account_id")
-    return rows.set_index("account_id"), names
+    start = panel["start"].to_numpy()
+    before = start < days
+    cover = np.flatnonzero(before & (panel["stop"].to_numpy() >= days))
+    codes = account_codes(panel)
+    size = int(codes.max()) + 1 if len(codes) else 0
+    at = codes[cover]
+    last, mean = {}, {}
+    for c in cols:
+        v = panel[c].to_numpy(dtype=float)
+        known = before & ~np.isnan(v)
+        total = np.bincount(codes[known], weights=v[known], minlength=size)[at]
+        count = np.bincount(codes[known], minlength=size)[at]
+        last[f"log_{c[6:]}"] = np.log1p(np.clip(v[cover], 0, None))
+        mean[f"hist_{c[6:]}"] = np.log1p(np.clip(np.divide(total, count, out=np.full(len(at), np.nan),
+                                                           where=count > 0), 0, None))
+    rows = pd.DataFrame({"account_id": panel["account_id"].to_numpy()[cover], **last, **mean}).dropna()
+    return rows.drop_duplicates("account_id").set_index("account_id"), [*last, *mean]
 
 
 def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None,
@@ -252,27 +334,18 @@ def naive_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None,
 
 
 def comparison_frame(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
-                     panel: pd.DataFrame | None = None, covariates: pd.DataFrame | None = None
-                     ) -> tuple[pd.DataFrame, list[str]]:
-    """The account-months on which usage and outcomes are compared: rows where attainment and every usage metric
-    are known, as a lean model frame (:func:`csresearch.models.model_frame`, with the columns of ``covariates``
-    when given) with ``log(1 + usage)`` features. Returns ``(frame, usage feature names)``.
+                     panel: pd.DataFrame | None = None, covariates: Sequence[str] | None = None) -> AttainmentFrame:
+    """The account-months on which usage and outcomes are compared: the attainment frame (:func:`attainment_frame`)
+    adjusted for ``usage_metrics`` (every usage metric of the panel when None), so its rows are those where
+    attainment and every usage metric are known; :attr:`AttainmentFrame.last_usage` names the ``log(1 + usage)``
+    features.
 
     Usage is that of the last completed period before the interval, so an account's first month has none and is
     left out: every model compared on these rows sees identical data.
     """
     require_goals(ds)
     ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
-    if not any(c.startswith("usage_") for c in ep.columns):
+    present = [c[6:] for c in ep.columns if c.startswith("usage_")]
+    if not present:
         raise AnalysisError("the dataset has no usage table, so usage cannot be compared with outcomes")
-    usage_cols = [c for c in ep.columns if c.startswith("usage_")]
-    if usage_metrics is not None:
-        usage_cols = [f"usage_{m}" for m in usage_metrics if f"usage_{m}" in ep.columns]
-    keep = ep[["attainment", *usage_cols]].notna().all(axis=1).to_numpy()
-    rows = np.flatnonzero(keep)
-    raw = pd.DataFrame({c: ep[c].to_numpy()[rows] for c in usage_cols}, copy=False)
-    names = usage_features(raw, usage_metrics)  # log(1 + usage) columns, and the check of the metric names
-    frame = model_frame(ep, ["attainment"], rows=keep, covariates=covariates)
-    for name in names:
-        frame[name] = raw[name].to_numpy()
-    return frame, names
+    return attainment_frame(ds, ep, covariates, present if usage_metrics is None else list(usage_metrics))

@@ -24,11 +24,12 @@ from scipy import stats
 from . import __version__, privacy
 from ._memory import release_memory
 from .attainment import episodes
+from .attainment_models import AttainmentFrame, attainment_frame
 from .cohorts import survival_table
 from .data import Dataset, load
 from .names import Names
 from .findings import Floors, ci_text, level_text
-from .models import Engine
+from .models import AnalysisError, Engine, require_usage
 from .survival import fit_km
 from . import windows
 
@@ -47,6 +48,10 @@ class StudyContext:
     sample: Dataset | None = None
     _panel: pd.DataFrame | None = field(default=None, repr=False)
     _sample_panel: pd.DataFrame | None = field(default=None, repr=False)
+    #: the one attainment frame held, with the usage metrics it was built for (:meth:`model_frame`)
+    _frame: tuple[tuple[str, ...], AttainmentFrame] | None = field(default=None, repr=False)
+    #: the full panel was let go once the analyses that read it had run (:meth:`release_panel`)
+    _panel_released: bool = field(default=False, repr=False)
 
     # ----------------------------------------------------------------------------------------------- building
     @classmethod
@@ -205,11 +210,56 @@ class StudyContext:
                 # rebuilt now it would lack usage (let go for the sample): the runner runs full-book analyses first
                 raise RuntimeError("the full panel was let go for the secondary sample; an analysis of the whole book "
                                    "must not set USES_SAMPLE")
+            if self._panel_released:
+                raise RuntimeError("the full panel was let go once the analyses that read it had run; an analysis "
+                                   "that reads ctx.panel (or asks for a model frame of its own) must set USES_PANEL")
             with self.engine.session() as con:
                 self._panel = episodes(self.ds, lag_days=self.params["lag_days"],
                                        threshold=self.params["attainment_threshold"], con=con)
             release_memory()
         return self._panel
+
+    def release_panel(self) -> None:
+        """On a large book (one with a secondary sample), let the full panel go, once the shared model frame
+        (:meth:`model_frame` with :attr:`headline_usage`) is built from it. The runner calls this once the analyses
+        that read the panel (``USES_PANEL``) have run; the headline calls it itself as soon as it is done with it,
+        before its usage-adjusted models (the panel, a frame and a fit at once were the study's peak). The
+        whole-book analyses after it read the shared frame, the secondary ones their sample's panel; at a million
+        accounts the panel is about 2 GB. On a smaller book it stays: the secondary analyses read it."""
+        if self.sample is None or self._panel is None:
+            return
+        try:  # the shared frame is built while the panel is here: the analyses after this one read it
+            self.model_frame(self.headline_usage or None)
+        except (AnalysisError, ValueError):
+            return  # the panel stays, and each analysis that needs the frame says why it could not be built
+        self._panel = None
+        self._panel_released = True
+        release_memory()
+
+    @cached_property
+    def headline_usage(self) -> list[str]:
+        """The usage metrics the headline models adjust for: those of :attr:`usage_metrics` the panel has."""
+        return [m for m in (self.usage_metrics or []) if f"usage_{m}" in self.panel.columns]
+
+    def model_frame(self, usage_metrics: Sequence[str] | None) -> AttainmentFrame:
+        """The attainment frame of the full panel adjusted for ``usage_metrics`` (none when None), shared by the models
+        fitted on it (:class:`~csresearch.attainment_models.AttainmentFrame`): the headline with and without usage,
+        the proportional-hazards check, the dose-response, each segment's effect, and (adjusted for every usage
+        metric, :meth:`comparison_frame`) the usage-versus-outcome comparisons. Built when first asked for; one is
+        held at a time (on a large book each is gigabytes), until the secondary sample's panel is built."""
+        key = tuple(usage_metrics or ())
+        if self._frame is None or self._frame[0] != key:
+            self._frame = None
+            release_memory()
+            self._frame = (key, attainment_frame(self.ds, self.panel, self.params["covariates"], list(key) or None))
+        return self._frame[1]
+
+    def comparison_frame(self) -> AttainmentFrame:
+        """The frame on which usage and outcomes are compared: :meth:`model_frame` adjusted for every metric of
+        :attr:`usage_metrics` (a metric the panel lacks is an error), so with the headline's usage it is the
+        headline's frame."""
+        require_usage([f"usage_{m}" for m in self.headline_usage], self.usage_metrics or [])
+        return self.model_frame(self.headline_usage)
 
     @property
     def secondary(self) -> Dataset:
@@ -222,7 +272,7 @@ class StudyContext:
         if self.sample is None:
             return self.panel
         if self._sample_panel is None:
-            self._panel = None
+            self._panel = self._frame = None
             release_memory()
             with self.engine.session() as con:
                 self._sample_panel = episodes(self.sample, lag_days=self.params["lag_days"],

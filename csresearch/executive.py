@@ -208,7 +208,7 @@ def _answer_words(label: str, verdict: str, chance: float | None, effect: dict |
                 else "less and more churn are about as likely as not") if chance is not None else ""
         certainty = ("How sure we are: not sure. " + (f"{lean[0].upper()}{lean[1:]} ({chance_text(chance)}), short of "
                                                       f"what the study needs to claim it" if lean else "")
-                     + (f"; the difference could be anywhere from {_range(effect['points_low'], effect['points_high'], 'to')} "
+                     + (f"; the difference could be anywhere {_range(effect['points_low'], effect['points_high'], 'to')} "
                         f"per 100 accounts over {w} ({lv} interval)." if effect else "."))
     elif verdict == "not_supported" and head is not None and head.ci_low is not None and head.ci_low > 1:
         sentence = ("Accounts that reached their goals left more often, not less" + (f": {fig}." if fig else "."))

@@ -244,10 +244,8 @@ def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) ->
     """Add ``log_<metric>`` = log(1 + usage of the last completed period) columns to ``panel``; return their names."""
     cols = [c for c in panel.columns if c.startswith("usage_")]
     if metrics is not None:
+        require_usage(panel.columns, metrics)
         wanted = {f"usage_{m}" for m in metrics}
-        unknown = wanted - set(cols)
-        if unknown:
-            raise AnalysisError(f"usage metrics not in the usage table: {', '.join(sorted(m[6:] for m in unknown))}")
         cols = [c for c in cols if c in wanted]
     names = []
     for c in cols:
@@ -255,6 +253,14 @@ def usage_features(panel: pd.DataFrame, metrics: Iterable[str] | None = None) ->
         panel[name] = np.log1p(panel[c].clip(lower=0))
         names.append(name)
     return names
+
+
+def require_usage(columns: Iterable[str], metrics: Iterable[str]) -> None:
+    """An AnalysisError naming the metrics of ``metrics`` that have no ``usage_<metric>`` among ``columns``."""
+    have = set(columns)
+    unknown = sorted({m for m in metrics if f"usage_{m}" not in have})
+    if unknown:
+        raise AnalysisError(f"usage metrics not in the usage table: {', '.join(unknown)}")
 
 
 def usage_history(panel: pd.DataFrame, metrics: Iterable[str]) -> list[str]:

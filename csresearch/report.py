@@ -96,10 +96,14 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full
         # panel go on a large book); the report keeps the registry's order
         order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
+        # on a large book the full panel goes once the last analysis that reads it has run
+        last_reader = max((k for k, i in enumerate(order) if getattr(REGISTRY[i], "USES_PANEL", False)), default=-1)
         done = {}
-        for i in order:
+        for k, i in enumerate(order):
             done[i] = run_analysis(ctx, REGISTRY[i], errors)
             done[i].peak_gb = peak_memory_gb()
+            if k == last_reader:
+                ctx.release_panel()
         sections = [done[i] for i in range(len(REGISTRY))]
         res = ctx.record()
         for s in sections:

@@ -183,3 +183,62 @@ def test_separation_is_reported_not_estimated(tmp_path):
     (tmp_path / "dataset.yaml").write_text("as_of: '2024-12-31'\n")
     with pytest.raises(AnalysisError, match="separates"):
         A.time_varying_effect(load(tmp_path))
+
+
+def test_the_headline_models_share_one_attainment_frame_and_never_write_into_it(monkeypatch):
+    """A study builds the attainment frame once per usage adjustment: the headline without usage, then one frame for
+    the usage-adjusted headline, the proportional-hazards check, the segments, the dose-response and both
+    usage-versus-outcome comparisons; each model gives what it gives on its own frame, and the shared frame is
+    what a fresh build gives after all of them ran (nothing was added to it or changed in it)."""
+    from csresearch import context as context_module, params, report
+    from csresearch.analyses import attainment_effect, discrimination, outcomes_vs_usage, partial_value, segment_effects
+    from csresearch.attainment_models import attainment_frame, proportional_hazards_check
+
+    ctx = context_module.StudyContext.build(params.validate({"data_dir": "data/sample", "study": "t", "bootstrap": 20},
+                                                            "t"))
+    built = []
+    monkeypatch.setattr(context_module, "attainment_frame",
+                        lambda *a, **k: built.append(a[3]) or attainment_frame(*a, **k))
+    errors: list[dict] = []
+    results = {m.NAME: report.run_analysis(ctx, m, errors) for m in (attainment_effect, segment_effects, partial_value,
+                                                                      outcomes_vs_usage, discrimination)}
+    usage = ctx.headline_usage
+    assert usage and built == [None, usage]
+    assert not errors and all(f.verdict != "not_estimable" for r in results.values() for f in r.findings)
+    shared = ctx.model_frame(usage)
+    fresh = attainment_frame(ctx.ds, ctx.panel, ctx["covariates"], usage)
+    pd.testing.assert_frame_equal(shared.data, fresh.data)
+    assert (shared.covariates, shared.features) == (fresh.covariates, fresh.features)
+
+    # each model as it is fitted on its own frame of the panel
+    alone = proportional_hazards_check(ctx.ds, panel=ctx.panel, covariates=ctx["covariates"], usage_metrics=usage)
+    record = results["attainment_effect"].record["attainment_effect"]
+    assert record["proportional_hazards"]["ratio_per_doubling"] == pytest.approx(alone["ratio_per_doubling"], rel=1e-9)
+    assert record["usage_adjusted"]["n_rows"] == len(fresh.data)
+    table = results["segment_effects"].tables["segment_effects"].set_index("segment")
+    assert len(table) == len(ctx.ds.segments) >= 2
+    for seg in ctx.ds.segments:
+        _, e = A.time_varying_effect(ctx.ds.for_segment(seg), panel=ctx.panel[ctx.panel["segment"] == seg],
+                                     covariates=ctx["covariates"], usage_metrics=usage)
+        assert table.loc[seg, "hr"] == pytest.approx(e["hr"], rel=1e-9)
+        assert table.loc[seg, "n_events"] == e["n_events"]
+    _, info = A.usage_vs_outcome(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics)
+    assert results["outcomes_vs_usage"].record["usage_vs_outcome"]["c_index"] == pytest.approx(info["c_index"], rel=1e-9)
+
+
+@pytest.mark.parametrize("days", [45, 90, 365])
+def test_usage_at_a_landmark_is_the_panel_rows_usage_and_mean_so_far(sample, days):
+    """The landmark's usage (one sum per account, no copy of the panel) is what the running features of the whole
+    panel give the row that covers the landmark."""
+    from csresearch.attainment_models import _usage_at
+    from csresearch.models import model_frame, usage_features, usage_history
+
+    ds, _, panel = sample
+    metrics = sorted(c[6:] for c in panel.columns if c.startswith("usage_"))
+    got, names = _usage_at(panel, metrics, days)
+    frame = model_frame(panel, [f"usage_{m}" for m in metrics])
+    want_names = [*usage_features(frame, metrics), *usage_history(frame, metrics)]
+    cover = (frame["start"] < days) & (frame["stop"] >= days)
+    want = frame.loc[cover, ["account_id", *want_names]].dropna().drop_duplicates("account_id").set_index("account_id")
+    assert names == want_names and len(got) > 100
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)

@@ -208,6 +208,29 @@ def test_numpy_engine_chunks(small, monkeypatch):
     assert many.loglik == pytest.approx(one.loglik, rel=1e-12)
 
 
+def test_the_covariates_are_read_in_place_and_centred_as_the_copy_was(small, monkeypatch):
+    """The fit reads the frame's float columns where they are (no n x p copy beside the frame), centred a block at a
+    time to the values of the centred copy, and gives the fit that copy gave."""
+    cov = ["x1", "x2"]
+    _, _, X, _ = sv.discrete._discrete_data(small, "event", cov, "tenure_months", [], "fit_discrete")
+    assert all(np.shares_memory(X.columns[j], small[c].to_numpy()) for j, c in enumerate(cov))
+    copy = np.asfortranarray(small[cov].to_numpy(dtype=float))
+    copy -= copy.mean(axis=0)
+    assert X.shape == copy.shape
+    np.testing.assert_array_equal(X[0:len(copy)], copy)
+    np.testing.assert_array_equal(X[101:2003], copy[101:2003])
+    np.testing.assert_array_equal(X[:, 1], copy[:, 1])
+    before = small[cov].to_numpy().copy()
+    kw = dict(strata="segment", cluster="account_id", engine="numpy")
+    in_place = fit_discrete(small, "event", cov, "tenure_months", **kw)
+    np.testing.assert_array_equal(small[cov].to_numpy(), before)  # read, never written
+    monkeypatch.setattr(sv.discrete, "_Centred", lambda cols: (lambda m: m - m.mean(axis=0))(
+        np.asfortranarray(np.column_stack(cols))))
+    copied = fit_discrete(small, "event", cov, "tenure_months", **kw)
+    np.testing.assert_allclose(in_place.summary[COLS].to_numpy(), copied.summary[COLS].to_numpy(), rtol=1e-13)
+    assert in_place.loglik == pytest.approx(copied.loglik, rel=1e-14)
+
+
 @pytest.mark.parametrize("exposure", [None, "exposure"])
 def test_grouped_passes_equal_the_row_blocks(partial, monkeypatch, exposure):
     """A panel's few (tenure, stratum) keys let the numpy engine sum by key (the baseline lookup); that fit is the

@@ -119,6 +119,19 @@ def test_chance_words_follow_the_calibrated_scale():
     assert chance_text(0.42) == "about 42 in 100"
 
 
+def test_every_verdict_writes_its_range_once_in_plain_words():
+    """The certainty sentence of each verdict states the interval as one range, with no doubled or missing words."""
+    straddles = {"reached": 0.20, "none": 0.26, "points_low": -6.2, "points_high": 18.7}
+    below = {"reached": 0.10, "none": 0.30, "points_low": -24.0, "points_high": -16.0}
+    _, inconclusive = executive._answer_words("Full", "inconclusive", 0.55, straddles, "12 months", 0.95, None)
+    assert "anywhere from 6 fewer to 19 more leaving per 100 accounts over 12 months (95% interval)" in inconclusive
+    _, supported = executive._answer_words("Full", "supported", 0.999, below, "12 months", 0.95, None)
+    assert "between 16 and 24 fewer leaving per 100 accounts over 12 months (95% interval)" in supported
+    for text in (inconclusive, supported):
+        words = re.findall(r"[a-z]+", text.lower())
+        assert not [a for a, b in zip(words, words[1:]) if a == b], text
+
+
 # ------------------------------------------------------------------------------------------------ the page
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):

@@ -337,6 +337,9 @@ def test_large_books_sample_the_secondary_analyses_and_switch_to_the_discrete_mo
     text = report.methods_text(r)
     assert "complementary log-log" in text and "random sample of 1,500" in text
     assert len(res["metrics"]) > 5 and res["maturity"]["ladder"]
+    # the full panel went once the headline had read it; every later analysis ran on the shared frame or the sample
+    assert r.ctx._panel_released and not res["errors"], res["errors"]
+    assert list(res["not_estimated"]) == ["health_score"], res["not_estimated"]  # the sample names no health score
 
 
 @pytest.mark.slow

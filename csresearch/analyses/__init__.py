@@ -8,7 +8,10 @@ Every analysis module has the same shape:
 * ``run(ctx) -> Result`` — the analysis, reading every parameter from the :class:`~csresearch.context.StudyContext`;
 * ``empty(ctx, reason) -> dict`` — its results.json keys when it could not run;
 * optionally ``findings_when_empty(ctx, reason)`` (its claims, ``not_estimable``), ``USES_SAMPLE = True`` (it runs
-  on the secondary sample of a large book), ``ALWAYS = True`` (it runs even when the study is too small to show) and
+  on the secondary sample of a large book), ``USES_PANEL = True`` (it reads ``ctx.panel`` itself, or a model frame
+  of its own: on a large book the full panel is let go after the last such analysis, or as soon as it calls
+  ``ctx.release_panel()``, and the whole-book analyses after it read the shared ``ctx.model_frame``),
+  ``ALWAYS = True`` (it runs even when the study is too small to show) and
   ``applies(ctx) -> bool`` (False: the analysis has no place in this study, e.g. comparing segments in a study of
   one; it is left out of the report and not counted as a part not estimated).
 

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from ..context import StudyContext
 
 NAME = "attainment_effect"
+#: reads the full panel (the landmark analyses, the unadjusted model's frame) and lets it go on a large book once
+#: done: see csresearch.analyses
+USES_PANEL = True
 TITLE = "Attainment and churn, four ways"
 INTRO = ("The hazard ratio compares the churn rate of accounts that fully reached their goals with accounts that made "
          "no progress (below 1: fewer churn). The headline uses attainment as known at the start of each month and "
@@ -125,41 +128,49 @@ def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
 def run(ctx: "StudyContext") -> Result:
     res = Result(NAME, TITLE)
     kw = {"covariates": ctx["covariates"], "engine": ctx.engine}
+    failed: dict[str, str] = {}  # why a part could not be estimated, by part; warned in the report's order below
 
-    def attempt(what: str, fn, keep=lambda out: out[1]):
+    def attempt(part: str, what: str, fn, keep=lambda out: out[1]):
         try:
             return keep(fn())
         except (AnalysisError, ValueError) as exc:
-            res.warnings.append(f"{what} could not be estimated: {exc}.")
+            failed[part] = f"{what} could not be estimated: {exc}."
             return None
 
-    usage = [m for m in (ctx.usage_metrics or []) if f"usage_{m}" in ctx.panel.columns]
-    tv = attempt("The time-varying attainment effect",
-                 lambda: time_varying_effect(ctx.ds, panel=ctx.panel, lag_days=ctx["lag_days"],
-                                             threshold=ctx["attainment_threshold"], **kw))
-    effect_record = {"time_varying": tv or _empty_effect(res.warnings[-1])}
+    usage = ctx.headline_usage
+    # the parts that read the panel first: the landmarks, then the headline without usage on its own frame; then the
+    # study's shared frame is built and, on a large book, the panel let go before the usage-adjusted models run
+    landmarks = [attempt(f"landmark {days}", f"The landmark analysis at {days} days",
+                         lambda days=days: landmark_effect(ctx.ds, days, threshold=ctx["attainment_threshold"],
+                                                           lag_days=ctx["lag_days"],
+                                                           window_days=ctx["landmark_window_days"],
+                                                           min_group_accounts=ctx["min_group_accounts"],
+                                                           panel=ctx.panel, usage_metrics=usage or None, **kw))
+                 for days in ctx["landmark_days"]]
+    tv = attempt("time_varying", "The time-varying attainment effect",
+                 lambda: time_varying_effect(ctx.ds, frame=ctx.model_frame(None), lag_days=ctx["lag_days"],
+                                             threshold=ctx["attainment_threshold"], engine=ctx.engine))
+    ctx.release_panel()
+    effect_record = {"time_varying": tv or _empty_effect(failed["time_varying"])}
     if usage:
-        adj = attempt("The usage-adjusted attainment effect",
-                      lambda: time_varying_effect(ctx.ds, panel=ctx.panel, lag_days=ctx["lag_days"], usage_metrics=usage,
-                                                  threshold=ctx["attainment_threshold"], **kw))
-        effect_record["usage_adjusted"] = adj or _empty_effect(res.warnings[-1])
+        adj = attempt("usage_adjusted", "The usage-adjusted attainment effect",
+                      lambda: time_varying_effect(ctx.ds, frame=ctx.model_frame(usage), lag_days=ctx["lag_days"],
+                                                  threshold=ctx["attainment_threshold"], engine=ctx.engine))
+        effect_record["usage_adjusted"] = adj or _empty_effect(failed["usage_adjusted"])
     headline = effect_record.get("usage_adjusted") or effect_record["time_varying"]
-    ph = attempt("The proportional-hazards check",
-                 lambda: proportional_hazards_check(ctx.ds, panel=ctx.panel, usage_metrics=usage or None, **kw),
+    ph = attempt("proportional_hazards", "The proportional-hazards check",
+                 lambda: proportional_hazards_check(ctx.ds, frame=ctx.model_frame(usage or None), engine=ctx.engine),
                  keep=lambda out: out) if headline.get("hr") is not None else None
     effect_record["proportional_hazards"] = ph
-    landmarks = []
-    for days in ctx["landmark_days"]:
-        lm = attempt(f"The landmark analysis at {days} days",
-                     lambda days=days: landmark_effect(ctx.ds, days, threshold=ctx["attainment_threshold"],
-                                                       lag_days=ctx["lag_days"], window_days=ctx["landmark_window_days"],
-                                                       min_group_accounts=ctx["min_group_accounts"], panel=ctx.panel,
-                                                       usage_metrics=usage or None, **kw))
-        landmarks.append(lm or {"landmark_days": float(days), "n_at_risk": None, **_empty_effect(res.warnings[-1])})
+    landmarks = [lm or {"landmark_days": float(days), "n_at_risk": None, **_empty_effect(failed[f"landmark {days}"])}
+                 for days, lm in zip(ctx["landmark_days"], landmarks)]
     effect_record["landmark"] = landmarks[0]
     effect_record["landmarks"] = landmarks
-    nv = attempt("The naive analysis", lambda: naive_effect(ctx.ds, **kw))
-    effect_record["naive"] = nv or _empty_effect(res.warnings[-1])
+    nv = attempt("naive", "The naive analysis", lambda: naive_effect(ctx.ds, **kw))
+    effect_record["naive"] = nv or _empty_effect(failed["naive"])
+    order = ["time_varying", "usage_adjusted", "proportional_hazards", *(f"landmark {d}" for d in ctx["landmark_days"]),
+             "naive"]
+    res.warnings.extend(failed[part] for part in order if part in failed)
 
     head = headline_finding(ctx, headline)
     if head.verdict != "not_estimable":

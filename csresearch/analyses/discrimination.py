@@ -16,12 +16,12 @@ from .. import plots
 from .. import tables
 from ..cohorts import survival_table
 from ..findings import Claim, judge, not_estimable
-from ..models import DEFAULT_ENGINE, AnalysisError, Engine, account_covariates, count_accounts, ever_churned, strata_of
+from ..models import DEFAULT_ENGINE, AnalysisError, Engine, count_accounts, ever_churned, strata_of
 from ..result import Figure, Result, Shown
 from ..survival import (bootstrap_concordance, breslow_baseline, brier_score, calibration_fit, calibration_table,
                         concordance, cumulative_dynamic_auc, cumulative_hazard_at, fit_cox, fit_km, grouped_folds)
 from ._gates import usage_and_goals_reason
-from ..attainment_models import comparison_frame
+from ..attainment_models import AttainmentFrame, comparison_frame
 
 if TYPE_CHECKING:
     from ..context import StudyContext
@@ -81,7 +81,8 @@ CLAIM = Claim(
 def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_metrics: Iterable[str] | None = None,
                     covariates: Sequence[str] | None = None, lag_days: int = 0, engine: Engine = DEFAULT_ENGINE,
                     seed: int = 2026, folds: int = FOLDS, landmark_days: float = 90, n_boot: int = N_BOOT,
-                    survival: pd.DataFrame | None = None, max_rows: int = CV_MAX_ROWS) -> tuple[pd.DataFrame, dict]:
+                    survival: pd.DataFrame | None = None, max_rows: int = CV_MAX_ROWS,
+                    frame: AttainmentFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Out-of-sample C-index, time-dependent AUC and calibration of four churn models on the same account-months.
 
     The rows are those of :func:`csresearch.analyses.usage_vs_outcome` (attainment and usage known). Every model
@@ -120,12 +121,15 @@ def cross_validated(ds: "Dataset", *, panel: pd.DataFrame | None = None, usage_m
     c_index, c_index_ci, in_sample, optimism, delta_c, landmark_days, n_landmark, warnings``, ``td_auc_table``
     (a frame ``model, months, time, auc, cases, controls``) and ``calibration`` (``intercept, slope, brier,
     brier_null, ...`` and its ``table`` frame, or ``not_estimated``). :func:`record` turns it into the
-    results.json entry with the privacy rule applied.
+    results.json entry with the privacy rule applied. ``frame``, the comparison frame already built (a study's
+    shared :class:`~csresearch.attainment_models.AttainmentFrame`), stands for ``panel``, ``usage_metrics``,
+    ``covariates`` and ``lag_days``.
     """
-    cov, cov_names, warnings = account_covariates(ds, covariates)
-    ep, usage_names = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel,
-                                       covariates=cov)
-    ep, sample = _sampled(ep, max_rows, seed)
+    if frame is None:
+        frame = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel,
+                                 covariates=covariates)
+    cov_names, usage_names, warnings = frame.covariates, frame.last_usage, list(frame.covariate_warnings)
+    ep, sample = _sampled(frame.data, max_rows, seed)
     n_events = int(ep["event"].sum())
     if n_events < MIN_EVENTS:
         raise AnalysisError(f"out-of-sample comparison: {n_events} churn events with usage and attainment known, "
@@ -371,8 +375,7 @@ def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
 
 
 def run(ctx: "StudyContext") -> Result:
-    table, info = cross_validated(ctx.ds, panel=ctx.panel, usage_metrics=ctx.usage_metrics,
-                                  covariates=ctx["covariates"], lag_days=ctx["lag_days"], engine=ctx.engine,
+    table, info = cross_validated(ctx.ds, frame=ctx.comparison_frame(), engine=ctx.engine,
                                   seed=ctx.seed, landmark_days=ctx["landmark_days"][0], survival=ctx.survival)
     rec, auc, cal_table = record(ctx, info)
     res = Result(NAME, TITLE, intro=_intro(rec), record={"discrimination": rec},

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 import pandas as pd
 
-from ..attainment_models import comparison_frame
+from ..attainment_models import AttainmentFrame, comparison_frame
 from ..findings import p_text
 from ..models import DEFAULT_ENGINE, AnalysisError, Engine, require_events, strata_of
 from ..result import Result
@@ -29,7 +29,8 @@ INTRO = ("Three models rank accounts by churn risk each month: one knows only la
 
 
 def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = None, lag_days: int = 0,
-                     panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE) -> tuple[pd.DataFrame, dict]:
+                     panel: pd.DataFrame | None = None, engine: Engine = DEFAULT_ENGINE,
+                     frame: AttainmentFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Usage-only, attainment-only and combined time-varying models on the same account-months.
 
     Usage features are ``log(1 + value)`` of each usage metric in the last completed period before the interval;
@@ -39,9 +40,12 @@ def usage_vs_outcome(ds: "Dataset", *, usage_metrics: Iterable[str] | None = Non
     rows the models were fitted on (in-sample). The likelihood-ratio test asks whether attainment adds to usage.
 
     Returns a tidy frame ``model, c_index, loglik, n_params`` and ``{c_index: {usage, attainment, both},
-    lr_test_p, lr_statistic, lr_df, n_rows, n_events, usage_metrics, model}``.
+    lr_test_p, lr_statistic, lr_df, n_rows, n_events, usage_metrics, model}``. ``frame``, the comparison frame
+    already built (a study's shared :class:`~csresearch.attainment_models.AttainmentFrame`), is used as it is.
     """
-    ep, names = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel)
+    if frame is None:
+        frame = comparison_frame(ds, usage_metrics=usage_metrics, lag_days=lag_days, panel=panel)
+    ep, names = frame.data, frame.last_usage
     require_events(ep, "event", "usage versus outcome", minimum=2)
     strata = strata_of(ep)
     specs = {"usage": names, "attainment": ["attainment"], "both": [*names, "attainment"]}
@@ -76,7 +80,7 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
 
 
 def run(ctx: "StudyContext") -> Result:
-    table, info = usage_vs_outcome(ctx.ds, usage_metrics=ctx.usage_metrics, panel=ctx.panel, engine=ctx.engine)
+    table, info = usage_vs_outcome(ctx.ds, frame=ctx.comparison_frame(), engine=ctx.engine)
     res = Result(NAME, TITLE, record={"usage_vs_outcome": info}, tables={"usage_vs_outcome": table})
     # no figure: in-sample C-indices have no interval here, and the out-of-sample chart (discrimination) draws them
     # as hollow circles beside the cross-validated ones with their intervals; the numbers are in the text

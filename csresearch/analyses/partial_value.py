@@ -11,7 +11,7 @@ from scipy import stats
 from .. import plots
 from ..attainment import episodes
 from ..findings import Claim, judge, not_estimable, p_text
-from ..attainment_models import attainment_frame
+from ..attainment_models import AttainmentFrame, attainment_frame
 from ..models import DEFAULT_ENGINE, AnalysisError, Engine, effect, require_events, require_goals, strata_of
 from ..result import Figure, Result
 from ._gates import goals_reason
@@ -43,14 +43,16 @@ CLAIM = Claim(
 
 def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), covariates: Sequence[str] | None = None,
                   lag_days: int = 0, panel: pd.DataFrame | None = None, grid_points: int = 101,
-                  engine: Engine = DEFAULT_ENGINE, usage_metrics: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict]:
+                  engine: Engine = DEFAULT_ENGINE, usage_metrics: Sequence[str] | None = None,
+                  frame: AttainmentFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Partial attainment as a dose: hazard ratio versus attainment 0 along a natural cubic spline.
 
     The spline is patsy's ``cr`` with the given interior ``knots`` and boundary knots 0 and 1, centred (the
     Cox model has no intercept). A likelihood-ratio test compares it with the linear model (linear is nested
     in the natural spline). The curve's interval (at the engine's alpha) uses the delta method with the robust
     covariance. With ``usage_metrics`` both models also hold usage (last month's and the mean so far), as the
-    headline does.
+    headline does. Both are fitted on ``frame`` when given (an :class:`~csresearch.attainment_models.AttainmentFrame`
+    a study shares between its models), else on the attainment frame of ``panel``.
 
     Returns the curve ``attainment, hr, ci_low, ci_high, linear_hr`` and
     ``{knots, lr_nonlinearity_p, lr_statistic, lr_df, hr_at: {0.25, 0.5, 0.75, 1.0}, ci_at: {...}, linear}``.
@@ -59,9 +61,11 @@ def dose_response(ds: "Dataset", *, knots: Sequence[float] = (0.25, 0.5, 0.75), 
     knots = [float(k) for k in knots]
     if not knots or any(not 0 < k < 1 for k in knots) or sorted(set(knots)) != knots:
         raise AnalysisError(f"spline knots must be increasing and strictly inside (0, 1), not {knots}")
-    ep = panel if panel is not None else episodes(ds, lag_days=lag_days)
-    ep, names, features, _ = attainment_frame(ds, ep, covariates, usage_metrics)
-    names = [*names, *features]
+    if frame is None:
+        frame = attainment_frame(ds, panel if panel is not None else episodes(ds, lag_days=lag_days), covariates,
+                                 usage_metrics)
+    ep = frame.data.copy(deep=False)  # the spline's columns are this model's alone: the frame may be shared
+    names = [*frame.covariates, *frame.features]
     require_events(ep, "event", "dose-response", minimum=len(knots) + 3)
     info, cols = _spline_columns(ep, knots)
     strata = strata_of(ep)
@@ -125,9 +129,8 @@ def findings_when_empty(ctx: "StudyContext", reason: str) -> list:
 
 
 def run(ctx: "StudyContext") -> Result:
-    usage = [m for m in (ctx.usage_metrics or []) if f"usage_{m}" in ctx.panel.columns] or None
-    curve, info = dose_response(ctx.ds, knots=ctx["spline_knots"], covariates=ctx["covariates"], panel=ctx.panel,
-                                engine=ctx.engine, usage_metrics=usage)
+    usage = ctx.headline_usage or None
+    curve, info = dose_response(ctx.ds, knots=ctx["spline_knots"], frame=ctx.model_frame(usage), engine=ctx.engine)
     info["usage_adjusted_for"] = usage or []
     res = Result(NAME, TITLE, record={"dose_response": info}, tables={"dose_response": curve})
     half = info["hr_at"]["0.5"]

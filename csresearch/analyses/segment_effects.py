@@ -136,13 +136,15 @@ def empty(ctx: "StudyContext", reason: str) -> dict:
 
 
 def run(ctx: "StudyContext") -> Result:
-    usage = [m for m in (ctx.usage_metrics or []) if f"usage_{m}" in ctx.panel.columns] or None
+    usage = ctx.headline_usage or None
+    shared = ctx.model_frame(usage)
+    segment_of = shared.data["segment"].to_numpy()
     rows, skipped = [], []
     for seg in ctx.ds.segments:
         sub = ctx.ds.for_segment(seg)
         try:
-            _, e = time_varying_effect(sub, panel=ctx.panel[ctx.panel["segment"] == seg], covariates=ctx["covariates"],
-                                       lag_days=ctx["lag_days"], usage_metrics=usage, engine=ctx.engine,
+            _, e = time_varying_effect(sub, frame=shared.subset(segment_of == seg, sub, ctx["covariates"]),
+                                       lag_days=ctx["lag_days"], engine=ctx.engine,
                                        threshold=ctx["attainment_threshold"])
         except (AnalysisError, ValueError) as exc:
             skipped.append(f"{seg}: {exc}")

@@ -107,20 +107,28 @@ def _codes(df: pd.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1
 
 
-def _design(df: pd.DataFrame, covariates: Sequence[str], func: str, order: str = "C") -> np.ndarray:
-    """The covariate columns as one float matrix (a copy), checked: numeric, finite, not constant, not duplicated.
-    ``order="F"`` stores each column contiguously, for code that reads the matrix a column at a time."""
+def _design_columns(df: pd.DataFrame, covariates: Sequence[str], func: str) -> list[np.ndarray]:
+    """The covariate columns as float arrays, checked: numeric, finite, not constant, not duplicated. A float64
+    column is the frame's own array, not a copy: the caller reads it and never writes it."""
     if len(covariates) == 0:
         raise ValueError(f"{func}: at least one covariate is required")
     dup = [c for c in dict.fromkeys(covariates) if list(covariates).count(c) > 1]
     if dup:
         raise ValueError(f"{func}: duplicated covariate(s): {dup}")
-    X = np.empty((len(df), len(covariates)), order=order)
-    for j, c in enumerate(covariates):
-        X[:, j] = _numeric(df, c, func, "covariate")
-    const = [c for c, j in zip(covariates, range(X.shape[1])) if np.ptp(X[:, j]) == 0]
+    columns = [_numeric(df, c, func, "covariate") for c in covariates]
+    const = [c for c, a in zip(covariates, columns) if np.ptp(a) == 0]
     if const:
         raise ValueError(f"{func}: covariate(s) with zero variance (constant column): {const}")
+    return columns
+
+
+def _design(df: pd.DataFrame, covariates: Sequence[str], func: str, order: str = "C") -> np.ndarray:
+    """The covariate columns as one float matrix (a copy), checked as :func:`_design_columns` checks them.
+    ``order="F"`` stores each column contiguously, for code that reads the matrix a column at a time."""
+    columns = _design_columns(df, covariates, func)
+    X = np.empty((len(df), len(columns)), order=order)
+    for j, a in enumerate(columns):
+        X[:, j] = a
     return X
 
 
