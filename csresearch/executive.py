@@ -204,9 +204,12 @@ def _answer_words(label: str, verdict: str, chance: float | None, effect: dict |
         certainty = f"How sure we are: {odds} that reaching goals goes with less churn" + (f"; {rng}." if rng else ".")
     elif verdict == "inconclusive":
         sentence = "The data cannot tell yet whether accounts that reach their goals stay longer."
-        lean = ("it leans toward less churn" if chance >= 0.66 else "it leans toward more churn" if chance < 0.34
-                else "less and more churn are about as likely as not") if chance is not None else ""
-        certainty = ("How sure we are: not sure. " + (f"{lean[0].upper()}{lean[1:]} ({chance_text(chance)}), short of "
+        # the odds in brackets are those of the direction the sentence names
+        lean, odds = (("it leans toward less churn", chance_text(chance)) if chance >= 0.66 else
+                      ("it leans toward more churn", chance_text(1 - chance)) if chance < 0.34 else
+                      ("less and more churn are about as likely as not", f"{chance_text(chance)} for less churn")
+                      ) if chance is not None else ("", "")
+        certainty = ("How sure we are: not sure. " + (f"{lean[0].upper()}{lean[1:]} ({odds}), short of "
                                                       f"what the study needs to claim it" if lean else "")
                      + (f"; the difference could be anywhere {_range(effect['points_low'], effect['points_high'], 'to')} "
                         f"per 100 accounts over {w} ({lv} interval)." if effect else "."))

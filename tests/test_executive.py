@@ -125,6 +125,11 @@ def test_every_verdict_writes_its_range_once_in_plain_words():
     below = {"reached": 0.10, "none": 0.30, "points_low": -24.0, "points_high": -16.0}
     _, inconclusive = executive._answer_words("Full", "inconclusive", 0.55, straddles, "12 months", 0.95, None)
     assert "anywhere from 6 fewer to 19 more leaving per 100 accounts over 12 months (95% interval)" in inconclusive
+    assert "about as likely as not (about 55 in 100 for less churn)" in inconclusive
+    # the odds in brackets are those of the direction the sentence names
+    more = executive._answer_words("Full", "inconclusive", 0.2, straddles, "12 months", 0.95, None)[1]
+    less = executive._answer_words("Full", "inconclusive", 0.8, straddles, "12 months", 0.95, None)[1]
+    assert "leans toward more churn (about 80 in 100)" in more and "leans toward less churn (about 80 in 100)" in less
     _, supported = executive._answer_words("Full", "supported", 0.999, below, "12 months", 0.95, None)
     assert "between 16 and 24 fewer leaving per 100 accounts over 12 months (95% interval)" in supported
     for text in (inconclusive, supported):
