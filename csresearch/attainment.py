@@ -218,7 +218,7 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
     afterwards so that its memory goes back to the system) and collected.
     """
     from .engine.backend import session, staging_scope
-    from .engine.panel import collect, inputs, panel
+    from .engine.panel import collect, inputs, panel, stage, unstage
 
     if con is None:
         with session("duckdb") as own:
@@ -230,7 +230,14 @@ def episodes(ds: Dataset, *, lag_days: int = 0, threshold: float = 1.0,
         if as_of is not None:
             kw["as_of"] = pd.Timestamp(as_of)
         expr = panel(**kw, lag_days=lag_days, threshold=threshold)
-        out = collect(con, expr)
+        del kw
+        # computed first on DuckDB, so that the inputs' Arrow copies go before the result is gathered (stage)
+        expr = stage(con, expr)
+        release_memory()
+        try:
+            out = collect(con, expr)
+        finally:
+            unstage(con, expr)
     release_memory()
     return out
 

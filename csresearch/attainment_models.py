@@ -84,6 +84,14 @@ class AttainmentFrame:
         """The ``log_<metric>`` features: last completed period's usage, the usage model's covariates."""
         return [f for f in self.features if f.startswith("log_")]
 
+    def with_usage_features(self) -> "AttainmentFrame":
+        """The frame with its usage metrics' features (:func:`~csresearch.models.usage_features`, then
+        :func:`~csresearch.models.usage_history`), added to ``data`` itself: the second step of
+        :func:`attainment_frame`, on a frame not yet shared. A frame that has them, or has no usage, is itself."""
+        if self.features or not self.usage:
+            return self
+        return replace(self, features=[*usage_features(self.data, self.usage), *usage_history(self.data, self.usage)])
+
     def with_columns(self, **columns: np.ndarray) -> pd.DataFrame:
         """``data`` plus ``columns``, in a shallow copy: the frame's arrays are shared, not copied, and stay unwritten."""
         out = self.data.copy(deep=False)
@@ -105,7 +113,18 @@ def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates: Sequence[st
     """The model frame of the attainment models (:class:`AttainmentFrame`): the panel's rows with attainment known
     (and every metric of ``usage_metrics`` known, when adjusting), the account ``covariates``
     (:func:`csresearch.models.account_covariates`), ``log_<metric>`` and ``hist_<metric>`` usage features. A metric
-    the panel does not have is an :class:`~csresearch.models.AnalysisError`."""
+    the panel does not have is an :class:`~csresearch.models.AnalysisError`.
+
+    It is :func:`attainment_rows` then :meth:`AttainmentFrame.with_usage_features`: a study that lets its panel go
+    once the frame is built lets it go between the two (:meth:`csresearch.context.StudyContext.model_frame`)."""
+    return attainment_rows(ds, panel, covariates, usage_metrics).with_usage_features()
+
+
+def attainment_rows(ds: "Dataset", panel: pd.DataFrame, covariates: Sequence[str] | None,
+                    usage_metrics: Sequence[str] | None) -> AttainmentFrame:
+    """The first step of :func:`attainment_frame`, the only one that reads the panel: its rows copied, with the
+    account covariates, and no usage feature yet (``features`` empty). At 1M accounts the panel is 2 GB and
+    adding the usage features takes 1-2 GB more: a panel let go between the steps never meets that work."""
     cov, names, warnings = account_covariates(ds, covariates)
     missing = panel["attainment"].isna().to_numpy()
     n_never = 0
@@ -115,11 +134,10 @@ def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates: Sequence[st
     metrics = list(usage_metrics or [])
     require_usage(panel.columns, metrics)
     usage_cols = [f"usage_{m}" for m in metrics]
-    if usage_cols:
-        missing |= panel[usage_cols].isna().any(axis=1).to_numpy()
+    for c in usage_cols:  # one column at a time (a frame of all of them would be a copy)
+        missing |= np.isnan(panel[c].to_numpy(np.float64))
     frame = model_frame(panel, ["attainment", *usage_cols], rows=~missing, covariates=cov)
-    features = [*usage_features(frame, metrics), *usage_history(frame, metrics)] if usage_cols else []
-    return AttainmentFrame(frame, names, features, metrics, warnings, n_never)
+    return AttainmentFrame(frame, names, [], metrics, warnings, n_never)
 
 
 def time_varying_effect(ds: "Dataset", *, covariates: Sequence[str] | None = None, lag_days: int = 0,

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from scipy import stats
 from . import __version__, privacy
 from ._memory import release_memory
 from .attainment import episodes
-from .attainment_models import AttainmentFrame, attainment_frame
+from .attainment_models import AttainmentFrame, attainment_rows
 from .cohorts import survival_table
 from .data import Dataset, load
 from .names import Names
@@ -228,30 +228,44 @@ class StudyContext:
         accounts the panel is about 2 GB. On a smaller book it stays: the secondary analyses read it."""
         if self.sample is None or self._panel is None:
             return
-        try:  # the shared frame is built while the panel is here: the analyses after this one read it
-            self.model_frame(self.headline_usage or None)
+        usage = self.headline_usage or None
+
+        def let_go() -> None:
+            self._panel = None
+            self._panel_released = True
+            release_memory()
+
+        try:  # the shared frame is built from the panel, which goes as soon as the frame's rows are copied
+            self.model_frame(usage, let_go=let_go)
         except (AnalysisError, ValueError):
+            if self._panel_released:
+                raise
             return  # the panel stays, and each analysis that needs the frame says why it could not be built
-        self._panel = None
-        self._panel_released = True
-        release_memory()
+        if not self._panel_released:  # the frame was built already
+            let_go()
 
     @cached_property
     def headline_usage(self) -> list[str]:
         """The usage metrics the headline models adjust for: those of :attr:`usage_metrics` the panel has."""
         return [m for m in (self.usage_metrics or []) if f"usage_{m}" in self.panel.columns]
 
-    def model_frame(self, usage_metrics: Sequence[str] | None) -> AttainmentFrame:
+    def model_frame(self, usage_metrics: Sequence[str] | None, *,
+                    let_go: Callable[[], None] | None = None) -> AttainmentFrame:
         """The attainment frame of the full panel adjusted for ``usage_metrics`` (none when None), shared by the models
         fitted on it (:class:`~csresearch.attainment_models.AttainmentFrame`): the headline with and without usage,
         the proportional-hazards check, the dose-response, each segment's effect, and (adjusted for every usage
         metric, :meth:`comparison_frame`) the usage-versus-outcome comparisons. Built when first asked for; one is
-        held at a time (on a large book each is gigabytes), until the secondary sample's panel is built."""
+        held at a time (on a large book each is gigabytes), until the secondary sample's panel is built. ``let_go``
+        is called once the frame's rows are copied from the panel, before the usage features are added
+        (:func:`~csresearch.attainment_models.attainment_rows`): :meth:`release_panel` lets the panel go there."""
         key = tuple(usage_metrics or ())
         if self._frame is None or self._frame[0] != key:
             self._frame = None
             release_memory()
-            self._frame = (key, attainment_frame(self.ds, self.panel, self.params["covariates"], list(key) or None))
+            rows = attainment_rows(self.ds, self.panel, self.params["covariates"], list(key) or None)
+            if let_go is not None:  # the panel's part is done: it may go before the usage features are added
+                let_go()
+            self._frame = (key, rows.with_usage_features())
         return self._frame[1]
 
     def comparison_frame(self) -> AttainmentFrame:

@@ -192,13 +192,13 @@ def test_the_headline_models_share_one_attainment_frame_and_never_write_into_it(
     what a fresh build gives after all of them ran (nothing was added to it or changed in it)."""
     from csresearch import context as context_module, params, report
     from csresearch.analyses import attainment_effect, discrimination, outcomes_vs_usage, partial_value, segment_effects
-    from csresearch.attainment_models import attainment_frame, proportional_hazards_check
+    from csresearch.attainment_models import attainment_frame, attainment_rows, proportional_hazards_check
 
     ctx = context_module.StudyContext.build(params.validate({"data_dir": "data/sample", "study": "t", "bootstrap": 20},
                                                             "t"))
     built = []
-    monkeypatch.setattr(context_module, "attainment_frame",
-                        lambda *a, **k: built.append(a[3]) or attainment_frame(*a, **k))
+    monkeypatch.setattr(context_module, "attainment_rows",
+                        lambda *a, **k: built.append(a[3]) or attainment_rows(*a, **k))
     errors: list[dict] = []
     results = {m.NAME: report.run_analysis(ctx, m, errors) for m in (attainment_effect, segment_effects, partial_value,
                                                                       outcomes_vs_usage, discrimination)}

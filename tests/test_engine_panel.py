@@ -193,6 +193,57 @@ def test_codes_and_ties_without_positions(snapshot):
     assert_same_panel(got, want, ranked)
 
 
+def test_goal_ids_go_to_the_engine_as_codes_and_give_the_panel_text_ids_give(any_con, snapshot):
+    # inputs() sends the goals and their measurements with integer codes for the goal ids (the same on both
+    # tables) and dates for the measurement days; a measurement of a goal the goals table lacks gets -1 and is not
+    # read, as its text id was not. The panel is the one the text ids give, on both engines.
+    ds = snapshot
+    stray = pd.DataFrame({"goal_id": ["no_such_goal", "no_such_goal"], "date": [T("2024-03-01"), T("2024-04-01")],
+                          "value": [1e6, -1e6]})
+    progress = pd.concat([ds.goal_progress.iloc[:40], stray, ds.goal_progress.iloc[40:]], ignore_index=True)
+    with_stray = dataset(ds.accounts, AS_OF, OBSERVED_FROM, ds.goals, progress, ds.usage)
+    kw = inputs(with_stray)
+    assert kw["goals"].schema()["goal_id"].is_integer() and kw["progress"].schema()["goal_id"].is_integer()
+    assert kw["progress"].schema()["date"].is_date() and kw["progress"].schema()["_row"] == ibis.dtype("int32")
+    codes = any_con.execute(kw["progress"].select("goal_id", "_row").order_by("_row"))["goal_id"].to_numpy()
+    assert (codes[40:42] == -1).all() and (codes[:40] >= 0).all() and (codes[42:] >= 0).all()
+    got = collect(any_con, panel(**kw))
+    text = dict(kw, goals=table(ds.goals[["goal_id", "account_id", "baseline", "target", "set_date", "weight"]]),
+                progress=table(progress[["goal_id", "date", "value"]]))
+    assert text["goals"].schema()["goal_id"].is_string()
+    pd.testing.assert_frame_equal(got, collect(any_con, panel(**text)), check_exact=False, rtol=1e-12, atol=0)
+    assert_same_panel(got, episodes(ds), ds.accounts)  # the stray measurements changed nothing
+
+
+def test_a_staged_panel_lets_go_of_its_inputs_and_is_dropped_after():
+    # on DuckDB the panel is computed into a table first and the inputs' registrations dropped, so that their
+    # Arrow copies can go before the result is gathered; collecting the staged table gives the same frame
+    from csresearch.engine.panel import stage, unstage
+
+    ds = load("data/sample")
+    con = connect("duckdb")
+    want = collect(con, panel(**inputs(ds)))
+    expr = panel(**inputs(ds))
+    memtables = [t.name for t in expr.op().find(ibis.expr.operations.InMemoryTable)]
+    assert len(memtables) == 4  # accounts, goals, measurements, usage
+    staged = stage(con, expr)
+    for name in memtables:
+        with pytest.raises(Exception, match="(?i)does not exist|not found"):
+            con.con.execute(f'SELECT count(*) FROM "{name}"')
+    got = collect(con, staged)
+    pd.testing.assert_frame_equal(got, want)
+    def tables():  # (Ibis's list_tables fails on DuckDB 2.0)
+        return {r[0] for r in con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    name = staged.op().name
+    con.con.execute("CREATE TABLE other AS SELECT 1 AS x")
+    assert {name, "other"} <= tables()
+    unstage(con, staged)
+    unstage(con, staged)  # dropping twice is harmless
+    unstage(con, con.table("other"))  # a table stage did not make is not dropped
+    assert tables() == {"other"}
+
+
 def test_table_keeps_the_row_positions():
     frame = pd.DataFrame({"x": [3, 1, 2]}, index=[10, 5, 7])
     got = connect("duckdb").execute(table(frame).order_by("_row"))

@@ -370,3 +370,27 @@ def test_the_cox_limit_has_one_default():
     from csresearch.models import COX_MAX_ROWS
 
     assert P.defaults()["cox_max_rows"] == COX_MAX_ROWS
+
+
+def test_a_large_book_lets_its_panel_go_before_the_usage_features_are_added(monkeypatch):
+    # the panel (2 GB at 1M accounts) goes as soon as the shared frame's rows are copied from it, so that it never
+    # meets the work of the usage features; the frame is the one a book without a sample builds
+    from csresearch.attainment_models import AttainmentFrame
+    from csresearch.context import StudyContext
+
+    base = {"data_dir": "data/sample", "study": "big", "cox_max_rows": 10_000, "bootstrap": 20}
+    ctx = StudyContext.build(P.validate({**base, "secondary_max_accounts": 1500}, "test"))
+    usage = ctx.headline_usage
+    assert usage and ctx._panel is not None
+    seen = []
+    add = AttainmentFrame.with_usage_features
+    monkeypatch.setattr(AttainmentFrame, "with_usage_features",
+                        lambda self: seen.append((ctx._panel is None, ctx._panel_released)) or add(self))
+    ctx.release_panel()
+    assert seen == [(True, True)] and ctx._frame is not None
+    with pytest.raises(RuntimeError, match="USES_PANEL"):
+        _ = ctx.panel
+    whole = StudyContext.build(P.validate(base, "test")).model_frame(usage)
+    shared = ctx.model_frame(usage)
+    assert shared.features == whole.features and len(shared.features) == 2 * len(usage)
+    pd.testing.assert_frame_equal(shared.data, whole.data)
