@@ -142,8 +142,12 @@ def _range(low: float, high: float, joint: str = "and") -> str:
         return f"{r:g}"
 
     if low < 0 and high < 0:
+        if joint == "and" and num(high) == num(low):  # a narrow interval on a large book: not "between 18 and 18"
+            return f"about {num(low)} fewer leaving"
         return f"{'between' if joint == 'and' else 'from'} {num(high)} {joint} {num(low)} fewer leaving"
     if low > 0 and high > 0:
+        if joint == "and" and num(high) == num(low):
+            return f"about {num(low)} more leaving"
         return f"{'between' if joint == 'and' else 'from'} {num(low)} {joint} {num(high)} more leaving"
     return f"{'between' if joint == 'and' else 'from'} {_points(low)} {joint} {_points(high)} leaving"
 
@@ -389,8 +393,7 @@ def _next_step(ctx: "StudyContext", results: dict, head: Finding | None, money: 
             goal = "make a start on their goals" if m["from"] == "none" else "reach their goals"
             text = (f"Put customer-success effort where goals stall: helping the {m['accounts']:,} accounts with "
                     f"{m['from_label']} {goal} goes with about {value.money(m['arr_retained'], cur)} "
-                    f"of ARR kept over {money['window']} (between {value.money(m['low'], cur)} and "
-                    f"{value.money(m['high'], cur)}).")
+                    f"of ARR kept over {money['window']} ({value.money_range(m['low'], m['high'], cur)}).")
         else:
             text = "Put customer-success effort where customers' goals stall, and review attainment at every renewal."
         nxt = f" Then: {NEXT_STEP[level]}" if level is not None and level < 5 else ""
@@ -503,8 +506,7 @@ def _money_html(m: dict) -> str:
         for mv in m["moves"]:
             lines.append(f"<p>Moving the {mv['accounts']:,} accounts with {e(mv['from_label'])} to {e(mv['to_label'])} "
                          f"goes with about {e(value.money(mv['arr_retained'], cur))} more ARR kept over "
-                         f"{e(m['window'])} (between {e(value.money(mv['low'], cur))} and "
-                         f"{e(value.money(mv['high'], cur))}).</p>")
+                         f"{e(m['window'])} ({e(value.money_range(mv['low'], mv['high'], cur))}).</p>")
         lines.append(f'<p class="cs-note">{e(m["note"])}</p>')
     lines.append("</div>")
     return "\n".join(lines)

@@ -104,16 +104,32 @@ def arr_at_stake(accounts: pd.DataFrame, *, observed: float, anchor: Sequence[fl
 
 def money(x: float | None, currency: str = "") -> str:
     """An amount for a reader: "$1.2 million", "$48,000", "$950"; "–" for none."""
+    return _money(x, currency, 0)
+
+
+def _money(x: float | None, currency: str, extra: int) -> str:
+    """:func:`money` with ``extra`` more digits (for a range whose ends would otherwise read the same)."""
     if x is None or not math.isfinite(x):
         return "–"
     sign = "-" if x < 0 else ""
     x = abs(x)
     if x >= 1e9:
-        text = f"{x / 1e9:.1f} billion"
+        text = f"{x / 1e9:.{1 + extra}f} billion"
     elif x >= 1e6:
-        text = f"{x / 1e6:.1f} million"
+        text = f"{x / 1e6:.{1 + extra}f} million"
     elif x >= 1e4:
-        text = f"{round(x, -3):,.0f}"
+        text = f"{round(x, min(-3 + extra, 0)):,.0f}"
     else:
-        text = f"{round(x, -1):,.0f}"
+        text = f"{round(x, min(-1 + extra, 0)):,.0f}"
     return f"{sign}{currency}{text}"
+
+
+def money_range(low: float | None, high: float | None, currency: str = "") -> str:
+    """An interval of amounts in words: "between $1.2 million and $1.9 million". When both ends would read the
+    same (a narrow interval on a large book: "between $1.7 billion and $1.7 billion"), each gets up to two more
+    digits ("between $1.69 billion and $1.72 billion"); "about $1.700 billion" when even that cannot part them."""
+    for extra in (0, 1, 2):
+        a, b = _money(low, currency, extra), _money(high, currency, extra)
+        if a != b:
+            return f"between {a} and {b}"
+    return f"about {a}"

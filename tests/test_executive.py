@@ -74,6 +74,12 @@ def test_money_is_written_for_readers():
     assert value.money(950, "€") == "€950"
     assert value.money(-2_500_000, "$") == "-$2.5 million"
     assert value.money(None) == "–" and value.money(float("nan")) == "–"
+    # a range reads as two amounts: ends that round alike get more digits (a narrow interval on a large book)
+    assert value.money_range(375.0e6, 381.5e6, "$") == "between $375.0 million and $381.5 million"
+    assert value.money_range(1.688e9, 1.724e9, "$") == "between $1.69 billion and $1.72 billion"
+    assert value.money_range(1.7001e9, 1.7004e9, "$") == "about $1.700 billion"
+    assert value.money_range(48_213, 48_420, "$") == "between $48,200 and $48,400"
+    assert value.money_range(-2.53e6, -2.47e6, "$") == "between -$2.53 million and -$2.47 million"
 
 
 # ------------------------------------------------------------------------------------------------ certainty
@@ -132,6 +138,10 @@ def test_every_verdict_writes_its_range_once_in_plain_words():
     assert "leans toward more churn (about 80 in 100)" in more and "leans toward less churn (about 80 in 100)" in less
     _, supported = executive._answer_words("Full", "supported", 0.999, below, "12 months", 0.95, None)
     assert "between 16 and 24 fewer leaving per 100 accounts over 12 months (95% interval)" in supported
+    # a narrow interval (a large book) is one number, not "between 18 and 18"
+    narrow = {"reached": 0.05, "none": 0.23, "points_low": -18.4, "points_high": -17.6}
+    _, sure = executive._answer_words("Full", "supported", 0.999, narrow, "12 months", 0.95, None)
+    assert "about 18 fewer leaving per 100 accounts over 12 months (95% interval)" in sure and "18 and 18" not in sure
     for text in (inconclusive, supported):
         words = re.findall(r"[a-z]+", text.lower())
         assert not [a for a, b in zip(words, words[1:]) if a == b], text
