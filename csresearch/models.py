@@ -272,18 +272,16 @@ def usage_history(panel: pd.DataFrame, metrics: Iterable[str]) -> list[str]:
     an account's lasting engagement better than one noisy month can (periods without a value are skipped; NaN
     until the first value).
     """
+    from .engine.panel import _in_order
+
     acc = account_codes(panel)
     start = panel["start"].to_numpy()
     # a panel's rows (and any subset of them) are by account, then time already: then the order is the rows' own
     # and nothing is permuted (at 20 million rows each permuted copy is 160 MB, the sort itself seconds)
-    same = acc[1:] == acc[:-1]
-    in_order = bool(np.all(acc[1:] >= acc[:-1]) and np.all(~same | (start[1:] >= start[:-1])))
-    order = None if in_order else np.lexsort((start, acc))
+    order = None if _in_order(acc, start) else np.lexsort((start, acc))
     if order is not None:
         acc = acc[order]
-        same = acc[1:] == acc[:-1]
-    first = np.flatnonzero(np.r_[True, ~same])  # each account's first row (in the sorted order)
-    del same
+    first = np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]])  # each account's first row (in the sorted order)
     group = np.repeat(np.arange(len(first), dtype=np.int64), np.diff(np.r_[first, len(acc)]))
     names = []
     for m in metrics:

@@ -589,7 +589,8 @@ def collect(con, expr: ir.Table) -> pd.DataFrame:
 
 
 def _in_order(code: np.ndarray, month: np.ndarray) -> bool:
-    """Whether rows are sorted by ``code`` then ``month``."""
+    """Whether rows are sorted by ``code`` then ``month`` (any time column: ``models.usage_history`` asks it of
+    account codes and ``start``)."""
     if len(code) < 2:
         return True
     step = np.diff(code)
