@@ -52,6 +52,10 @@ class StudyContext:
     _frame: tuple[tuple[str, ...], AttainmentFrame] | None = field(default=None, repr=False)
     #: the full panel was let go once the analyses that read it had run (:meth:`release_panel`)
     _panel_released: bool = field(default=False, repr=False)
+    #: the full book's goal measurements were let go once the analyses that read them had run (:meth:`release_goals`)
+    goals_released: bool = field(default=False, repr=False)
+    #: :meth:`first_landmark`, or the error it raised
+    _first_landmark: pd.DataFrame | Exception | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------------------------------------------- building
     @classmethod
@@ -244,6 +248,56 @@ class StudyContext:
         if not self._panel_released:  # the frame was built already
             let_go()
 
+    def release_goals(self) -> None:
+        """On a large book (one with a secondary sample), let the full book's goal measurements go (at a million
+        accounts about 35 million rows, 0.8 GB) once the analyses that read them (``USES_GOALS``) have run: the
+        runner calls this after the last of them. What the executive page needs of them later is computed first:
+        each active account's attainment on the extraction date (:attr:`attainment_at_as_of`) and the accounts at
+        the first landmark (:meth:`first_landmark`). Reading
+        ``ctx.ds.goal_progress`` afterwards is a RuntimeError naming the flag; the sample keeps its own. On a
+        smaller book they stay."""
+        if self.sample is None or self.goals_released or self.ds.goal_progress is None:
+            return
+        _ = self.attainment_at_as_of
+        try:
+            self.first_landmark()
+        except (ValueError, KeyError):
+            pass  # kept: asked for again, it raises the same
+        self.ds = replace(self.ds, goal_progress=LetGo(
+            "the full book's goal measurements were let go once the analyses that read them had run; an analysis "
+            "that reads ctx.ds.goal_progress (or attainment from it) must set USES_GOALS"))
+        self.goals_released = True
+        release_memory()
+
+    def first_landmark(self) -> pd.DataFrame:
+        """The accounts active at the first landmark with their attainment then and their follow-up after it
+        (:func:`csresearch.landmarks.landmark_table` at the study's lag and threshold), computed once; its
+        ValueError or KeyError (no goals, no account at risk then) is raised again each time."""
+        if self._first_landmark is None:
+            from .landmarks import landmark_table
+
+            try:
+                self._first_landmark = landmark_table(self.ds, self.params["landmark_days"][0],
+                                                      lag_days=self.params["lag_days"],
+                                                      threshold=self.params["attainment_threshold"])
+            except (ValueError, KeyError) as exc:
+                self._first_landmark = exc
+        if isinstance(self._first_landmark, Exception):
+            raise self._first_landmark
+        return self._first_landmark
+
+    @cached_property
+    def attainment_at_as_of(self) -> pd.DataFrame:
+        """Each account still active at the extraction date (``account_id``) with its ``attainment`` then (the
+        lag and threshold of the study; NaN when it has no goal yet): the executive page's ARR by attainment."""
+        from .attainment import account_attainment
+
+        st = self.survival
+        points = st.loc[st["event"] == 0, ["account_id"]].reset_index(drop=True).assign(date=self.ds.as_of)
+        att = account_attainment(self.ds.goals, self.ds.goal_progress, points, lag_days=self.params["lag_days"],
+                                 threshold=self.params["attainment_threshold"])
+        return att[["account_id", "attainment"]]
+
     @cached_property
     def headline_usage(self) -> list[str]:
         """The usage metrics the headline models adjust for: those of :attr:`usage_metrics` the panel has."""
@@ -257,7 +311,9 @@ class StudyContext:
         metric, :meth:`comparison_frame`) the usage-versus-outcome comparisons. Built when first asked for; one is
         held at a time (on a large book each is gigabytes), until the secondary sample's panel is built. ``let_go``
         is called once the frame's rows are copied from the panel, before the usage features are added
-        (:func:`~csresearch.attainment_models.attainment_rows`): :meth:`release_panel` lets the panel go there."""
+        (:func:`~csresearch.attainment_models.attainment_rows`): :meth:`release_panel` lets the panel go there. The
+        raw ``usage_<metric>`` columns go once the features are computed from them
+        (:meth:`~csresearch.attainment_models.AttainmentFrame.without_raw_usage`)."""
         key = tuple(usage_metrics or ())
         if self._frame is None or self._frame[0] != key:
             self._frame = None
@@ -265,7 +321,7 @@ class StudyContext:
             rows = attainment_rows(self.ds, self.panel, self.params["covariates"], list(key) or None)
             if let_go is not None:  # the panel's part is done: it may go before the usage features are added
                 let_go()
-            self._frame = (key, rows.with_usage_features())
+            self._frame = (key, rows.with_usage_features().without_raw_usage())
         return self._frame[1]
 
     def comparison_frame(self) -> AttainmentFrame:
@@ -342,6 +398,25 @@ class StudyContext:
             res["secondary_sample"] = {"accounts": int(len(self.sample.accounts)), "of_accounts": self.n_accounts,
                                        "seed": self.seed}
         return res
+
+
+class LetGo:
+    """A table the study let go to save memory: any use of it raises a RuntimeError with ``why`` (never a silent
+    empty table: a Dataset whose ``goal_progress`` is None would read as goals never measured)."""
+
+    def __init__(self, why: str):
+        object.__setattr__(self, "_why", why)
+
+    def _fail(self, *_a, **_k):
+        raise RuntimeError(object.__getattribute__(self, "_why"))
+
+    def __getattr__(self, name: str):
+        self._fail()
+
+    __getitem__ = __len__ = __iter__ = __contains__ = __array__ = _fail
+
+    def __repr__(self) -> str:
+        return "<let go: " + object.__getattribute__(self, "_why") + ">"
 
 
 def retention_at(st: pd.DataFrame, days: float) -> float | None:

@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+import pandas as pd
 
 from . import value
 from .findings import Finding, chance_text, chance_words, direction_chance, level_text
@@ -90,12 +91,10 @@ def _window(ctx: "StudyContext") -> dict:
 def _anchor(ctx: "StudyContext") -> tuple[float, np.ndarray] | None:
     """Observed churn over the window and the attainment of the accounts it was observed on (at the first
     landmark): what :func:`value.anchor_baseline` needs. None when the data cannot give it."""
-    from .landmarks import landmark_table
     from .windows import covered_days, window_churn
 
     try:
-        lm = landmark_table(ctx.ds, ctx["landmark_days"][0], lag_days=ctx["lag_days"],
-                            threshold=ctx["attainment_threshold"])
+        lm = ctx.first_landmark()
     except (ValueError, KeyError):
         return None
     if len(lm) < ctx.min_cell:
@@ -233,7 +232,7 @@ def _segment_answers(ctx: "StudyContext", pooled: list[tuple[str, Finding]], win
     for segment, f in pooled:
         effect = None
         if f.verdict != "not_estimable":
-            seg_anchor = _anchor_for(ctx, ctx.ds.for_segment(segment))
+            seg_anchor = _anchor_for(ctx, segment)
             if seg_anchor is not None:
                 e, l, h = value.churn_difference(seg_anchor[0], seg_anchor[1], [f.estimate, f.ci_low, f.ci_high])
                 pts = sorted([l["points"], h["points"]])
@@ -249,8 +248,19 @@ def _segment_answers(ctx: "StudyContext", pooled: list[tuple[str, Finding]], win
     return out
 
 
-def _anchor_for(ctx: "StudyContext", ds) -> tuple[float, np.ndarray] | None:
+def _anchor_for(ctx: "StudyContext", segment: str) -> tuple[float, np.ndarray] | None:
+    """:func:`_anchor` of one segment's accounts. Its accounts at the first landmark are the study's of that
+    segment (each account's attainment and follow-up are its own), so they are read from the study's table, not
+    computed again from the goal measurements (which a large book has let go by now)."""
+    from dataclasses import replace
+
+    ds = replace(ctx.ds, goal_progress=None).for_segment(segment)
     sub = type(ctx)(params={**ctx.params, "segment": None}, ds=ds, engine=ctx.engine)
+    try:
+        lm = ctx.first_landmark()
+        sub._first_landmark = lm[lm["account_id"].isin(pd.Index(ds.accounts["account_id"]))].reset_index(drop=True)
+    except (ValueError, KeyError) as exc:
+        sub._first_landmark = exc
     return _anchor(sub)
 
 
@@ -335,12 +345,7 @@ def _money(ctx: "StudyContext", head: Finding | None, effect: dict | None, windo
     if not (ctx.has_goals and effect is not None and head is not None and head.verdict == "supported"):
         out["by_group"] = False
         return out
-    from .attainment import account_attainment
-
-    points = active[["account_id"]].assign(date=ctx.ds.as_of)
-    att = account_attainment(ctx.ds.goals, ctx.ds.goal_progress, points, lag_days=ctx["lag_days"],
-                             threshold=ctx["attainment_threshold"])
-    active = active.merge(att[["account_id", "attainment"]], on="account_id", how="left")
+    active = active.merge(ctx.attainment_at_as_of, on="account_id", how="left")
     anchor = _anchor(ctx)
     if anchor is None:
         out["by_group"] = False

@@ -93,17 +93,25 @@ def run(params: dict[str, Any], ds: Dataset | None = None) -> StudyResults:
         warnings.simplefilter("always")
         ctx = StudyContext.build(params, ds)
         ctx_peak = peak_memory_gb()
-        # analyses of the whole book first, then those on the secondary sample (asking for its panel lets the full
-        # panel go on a large book); the report keeps the registry's order
-        order = sorted(range(len(REGISTRY)), key=lambda i: bool(getattr(REGISTRY[i], "USES_SAMPLE", False)))
-        # on a large book the full panel goes once the last analysis that reads it has run
-        last_reader = max((k for k, i in enumerate(order) if getattr(REGISTRY[i], "USES_PANEL", False)), default=-1)
+        # analyses of the whole book first, those that read the full panel or goal measurements leading (asking for
+        # the sample's panel lets the full panel go on a large book), then those on the secondary sample; the report
+        # keeps the registry's order
+        def flag(i: int, name: str) -> bool:
+            return bool(getattr(REGISTRY[i], name, False))
+
+        order = sorted(range(len(REGISTRY)),
+                       key=lambda i: (flag(i, "USES_SAMPLE"), not (flag(i, "USES_PANEL") or flag(i, "USES_GOALS"))))
+        # on a large book the full panel, then the goal measurements, go once the last analysis that reads them has run
+        last_reader = max((k for k, i in enumerate(order) if flag(i, "USES_PANEL")), default=-1)
+        last_goals = max((k for k, i in enumerate(order) if flag(i, "USES_GOALS")), default=-1)
         done = {}
         for k, i in enumerate(order):
             done[i] = run_analysis(ctx, REGISTRY[i], errors)
             done[i].peak_gb = peak_memory_gb()
             if k == last_reader:
                 ctx.release_panel()
+            if k == last_goals:
+                ctx.release_goals()
         sections = [done[i] for i in range(len(REGISTRY))]
         res = ctx.record()
         for s in sections:

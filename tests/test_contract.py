@@ -59,10 +59,16 @@ def test_a_study_is_one_result_per_analysis_in_registry_order(smb):
 def test_the_timings_say_where_the_memory_peak_rose(smb):
     t = smb.results["timings"]
     peaks = t["peak_gb_after"]
-    # every analysis, in the order they ran: whole-book analyses first, then those on the secondary sample
-    uses_sample = [bool(getattr(m, "USES_SAMPLE", False)) for m in analyses.REGISTRY]
-    ran = [m.NAME for m, u in zip(analyses.REGISTRY, uses_sample) if not u] + \
-          [m.NAME for m, u in zip(analyses.REGISTRY, uses_sample) if u]
+    # every analysis, in the order they ran: whole-book analyses first, those reading the full panel or the goal
+    # measurements leading (a large book lets those go after their last reader), then those on the secondary sample
+    def has(m, flag):
+        return bool(getattr(m, flag, False))
+
+    whole = [m for m in analyses.REGISTRY if not has(m, "USES_SAMPLE")]
+    leading = [m.NAME for m in whole if has(m, "USES_PANEL") or has(m, "USES_GOALS")]
+    ran = leading + [m.NAME for m in whole if m.NAME not in leading] + \
+        [m.NAME for m in analyses.REGISTRY if has(m, "USES_SAMPLE")]
+    assert leading == ["attainment_effect", "km_by_attainment"]
     assert list(peaks) == ran and set(peaks) == set(t["analyses"])
     values = [t["peak_gb_context"], *peaks.values()]
     assert values[0] > 0.05 and all(b >= a for a, b in zip(values, values[1:]))  # a peak so far never falls

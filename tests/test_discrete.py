@@ -255,6 +255,26 @@ def test_grouped_passes_equal_the_row_blocks(partial, monkeypatch, exposure):
     assert grouped.info["loglik_null"] == pytest.approx(rows.info["loglik_null"], rel=1e-13)
 
 
+def test_grouped_cluster_scores_do_not_need_rows_in_account_order(partial, monkeypatch):
+    """The clustered sandwich of the grouped passes sums each chunk's scores over the range of clusters the chunk
+    holds (a panel's rows come by account: a short range); on rows in any order the range is the whole book and the
+    fit is the same; its codes are int32 and the fit holds neither the times nor the strata once keyed."""
+    kw = dict(strata="segment", cluster="account_id", engine="numpy", exposure="exposure", baseline_df=4)
+    frame = partial.assign(tenure_months=np.floor(partial["tenure_months"]))
+    monkeypatch.setattr(sv.discrete, "_GROUPED_CHUNK_ROWS", 997)
+    designs = []
+    real = sv.discrete._discrete_eval_grouped
+    monkeypatch.setattr(sv.discrete, "_discrete_eval_grouped", lambda d, *a: designs.append(d) or real(d, *a))
+    in_order = fit_discrete(frame, "event", ["x1", "x2"], "tenure_months", **kw)
+    d = designs[-1]
+    assert d.x is None and d.codes is None and d.lookup[0].dtype == np.int32 and d.n == len(frame)
+    shuffled = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    other = fit_discrete(shuffled, "event", ["x1", "x2"], "tenure_months", **kw)
+    np.testing.assert_allclose(other.summary["coef"], in_order.summary["coef"], rtol=1e-10)
+    np.testing.assert_allclose(np.array(other.vcov), np.array(in_order.vcov), rtol=1e-9, atol=1e-15)
+    assert sv.discrete._small_codes(np.arange(5, dtype=np.int64), 5).dtype == np.int32
+
+
 def test_grouped_rank_check_sees_the_design_the_rows_make(partial, monkeypatch):
     """With a baseline lookup the rank check's R comes from the keys and the within-key covariates: its R'R is the
     design's D'D (the R factor of the rows), and it flags the same collinear covariates."""

@@ -340,6 +340,55 @@ def test_large_books_sample_the_secondary_analyses_and_switch_to_the_discrete_mo
     # the full panel went once the headline had read it; every later analysis ran on the shared frame or the sample
     assert r.ctx._panel_released and not res["errors"], res["errors"]
     assert list(res["not_estimated"]) == ["health_score"], res["not_estimated"]  # the sample names no health score
+    # and the goal measurements went once the analyses that read them had run (the sample keeps its own)
+    assert r.ctx.goals_released and r.ctx.sample.goal_progress is not None
+    with pytest.raises(RuntimeError, match="USES_GOALS"):
+        len(r.ctx.ds.goal_progress)
+
+
+def _assert_same(a, b, where: str) -> None:
+    """Two results.json values alike: every text, flag and count equal, every number to 1e-9 relative (two runs of
+    the same fits differ in the last digits: the threads' sums)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12, nan_ok=True), where
+    else:
+        assert a == b, where
+
+
+def test_a_large_book_lets_its_goal_measurements_go_and_its_answer_stays():
+    # on a large book the full book's goal measurements go after the last analysis that reads them (USES_GOALS);
+    # every result is the one of the same study that keeps them, the executive page's ARR by attainment included
+    from csresearch import report
+    from csresearch.context import StudyContext
+    from csresearch.data import load
+
+    ds = load("data/sample")
+    p = P.validate({"data_dir": "data/sample", "study": "big", "segment": None, "secondary_max_accounts": 1500,
+                    "cox_max_rows": 10_000, "bootstrap": 20}, "test")
+    kept = StudyContext.release_goals
+    try:
+        StudyContext.release_goals = lambda self: None
+        before = report.run(p, ds).results
+    finally:
+        StudyContext.release_goals = kept
+    r = report.run(p, ds)
+    assert r.ctx.goals_released and not r.results["errors"], r.results["errors"]
+    assert r.results["executive"]["money"]["by_group"]
+    for k in before:
+        if k not in ("timings", "python_warnings"):
+            _assert_same(r.results[k], before[k], k)
+    # a study without a sample keeps them
+    small = StudyContext.build(P.validate({"data_dir": "data/sample", "study": "s"}, "test"), ds)
+    small.release_goals()
+    assert not small.goals_released and len(small.ds.goal_progress) == len(ds.goal_progress)
 
 
 @pytest.mark.slow

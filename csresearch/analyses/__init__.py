@@ -11,6 +11,8 @@ Every analysis module has the same shape:
   on the secondary sample of a large book), ``USES_PANEL = True`` (it reads ``ctx.panel`` itself, or a model frame
   of its own: on a large book the full panel is let go after the last such analysis, or as soon as it calls
   ``ctx.release_panel()``, and the whole-book analyses after it read the shared ``ctx.model_frame``),
+  ``USES_GOALS = True`` (it reads the full book's goal measurements, ``ctx.ds.goal_progress``, itself: on a large
+  book they are let go after the last such analysis; the runner runs these and the panel's readers first),
   ``ALWAYS = True`` (it runs even when the study is too small to show) and
   ``applies(ctx) -> bool`` (False: the analysis has no place in this study, e.g. comparing segments in a study of
   one; it is left out of the report and not counted as a part not estimated).

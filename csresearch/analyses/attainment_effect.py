@@ -24,6 +24,8 @@ NAME = "attainment_effect"
 #: reads the full panel (the landmark analyses, the unadjusted model's frame) and lets it go on a large book once
 #: done: see csresearch.analyses
 USES_PANEL = True
+#: reads the goal measurements (the landmarks, the naive model): see csresearch.analyses
+USES_GOALS = True
 TITLE = "Attainment and churn, four ways"
 INTRO = ("The hazard ratio compares the churn rate of accounts that fully reached their goals with accounts that made "
          "no progress (below 1: fewer churn). The headline uses attainment as known at the start of each month and "

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from ..data import Dataset
 
 NAME = "km_by_attainment"
+#: reads the goal measurements (attainment at the landmark): see csresearch.analyses
+USES_GOALS = True
 TITLE = "Retention by attainment group"
 INTRO = ("Accounts still active at the first landmark, grouped by their attainment then: no progress, partial progress, "
          "goals reached. Bands are {level} confidence intervals; curves stop where fewer accounts than the privacy "

@@ -151,7 +151,7 @@ class _DiscreteDesign:
     (first level reference), then the centred covariates (if ``Xc`` given);
     ``offset`` (log exposure, or None) is added to the linear predictor."""
 
-    def __init__(self, x, knots, spline_df, strata_codes, n_strata, Xc=None, offset=None, lookup=None):
+    def __init__(self, x, knots, spline_df, strata_codes, n_strata, Xc=None, offset=None, lookup=None, n=None):
         self.x, self.knots, self.df = x, knots, spline_df
         self.codes, self.S = strata_codes, n_strata
         self.Xc = Xc
@@ -159,7 +159,8 @@ class _DiscreteDesign:
         self.p = 0 if Xc is None else Xc.shape[1]
         self.nb = 1 + spline_df + (n_strata - 1)
         self.k = self.nb + self.p
-        self.n = len(x)
+        #: rows; ``x`` and ``strata_codes`` may be None when ``lookup`` gives each row's baseline (then ``n`` is given)
+        self.n = len(x) if n is None else n
         #: (key per row, baseline columns per key) from :func:`_baseline_lookup`, or None
         self.lookup = lookup
 
@@ -369,17 +370,22 @@ def _discrete_meat_grouped(design, y, beta, clusters, n_clusters):
 
     key, base = design.lookup
     nb, p, n = design.nb, design.p, design.n
+    K = base.shape[0]
     eta_b = base @ beta[:nb]
-    u = np.empty(n)
+    Sg = np.zeros((n_clusters, nb + p))
+    # a chunk at a time: a cluster x key matrix of the chunk's score sums (duplicates summed), and one bincount per
+    # covariate; at no point an n-vector of scores or an n-row sparse matrix (at 19 million rows, about 1 GB)
     for lo in range(0, n, _GROUPED_CHUNK_ROWS):
         hi = min(n, lo + _GROUPED_CHUNK_ROWS)
-        _, u[lo:hi], _ = _cloglog_terms(design.eta_by_key(lo, hi, eta_b, beta), y[lo:hi], need_w=False)
-    by_key = sparse.csr_matrix((u, (clusters, key)), shape=(n_clusters, base.shape[0]))
-    Sg = np.empty((n_clusters, nb + p))
-    Sg[:, :nb] = by_key @ base
-    del by_key
-    for j in range(p):
-        Sg[:, nb + j] = np.bincount(clusters, weights=u * design.Xc[:, j], minlength=n_clusters)
+        X = design.Xc[lo:hi] if p else None
+        _, u, _ = _cloglog_terms(design.eta_by_key(lo, hi, eta_b, beta, X), y[lo:hi], need_w=False)
+        # the chunk's clusters as offsets from its lowest (a panel's rows come by account: a short range)
+        first = int(clusters[lo:hi].min())
+        c = clusters[lo:hi] - first
+        G = int(c.max()) + 1
+        Sg[first:first + G, :nb] += sparse.csr_matrix((u, (c, key[lo:hi])), shape=(G, K)) @ base
+        for j in range(p):
+            Sg[first:first + G, nb + j] += np.bincount(c, weights=u * X[:, j], minlength=G)
     return Sg.T @ Sg
 
 
@@ -502,6 +508,7 @@ def _discrete_strata(df: pd.DataFrame, strata_cols: list[str], y: np.ndarray, fu
     if not strata_cols:
         return None, 1, []
     s_codes, n_strata = _codes(df, strata_cols)
+    s_codes = _small_codes(s_codes, n_strata)
     # first row of each stratum, for the labels (O(n), no sort of n values)
     change = np.flatnonzero(np.r_[True, s_codes[1:] != s_codes[:-1]])
     first = np.empty(n_strata, dtype=np.int64)
@@ -518,11 +525,17 @@ def _discrete_strata(df: pd.DataFrame, strata_cols: list[str], y: np.ndarray, fu
     return s_codes, n_strata, labels
 
 
+def _small_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """``codes`` (0..n_codes-1) as int32 when they fit: held through the fit, half the memory of int64."""
+    return codes.astype(np.int32) if n_codes < 2**31 else codes
+
+
 def _discrete_clusters(df: pd.DataFrame, cluster: str | None, func: str):
     """Cluster codes and count (None, None without ``cluster``); robust SEs need two clusters at least."""
     if cluster is None:
         return None, None
     clus_codes, n_clusters = _codes(df, [cluster])
+    clus_codes = _small_codes(clus_codes, n_clusters)
     if n_clusters < 2:
         raise ValueError(f"{func}: cluster column {cluster!r} has a single value; robust SEs need >= 2 clusters")
     return clus_codes, n_clusters
@@ -790,10 +803,13 @@ def fit_discrete(
     clus_codes, n_clusters = _discrete_clusters(df, cluster, func)
 
     x = np.log1p(t)
+    del t  # a copy when the time column is not float64
     knots, spline_df = _rcs_knots(x[y], baseline_df, func)
     lookup = _baseline_lookup(x, knots, spline_df, s_codes, n_strata)
-    design = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, X, offset, lookup)
-    design0 = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, None, offset, lookup)
+    if lookup is not None:  # a row's key stands for its time and stratum: the passes never read them again
+        x, s_codes = None, None
+    design = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, X, offset, lookup, n=n)
+    design0 = _DiscreteDesign(x, knots, spline_df, s_codes, n_strata, None, offset, lookup, n=n)
     nb, k = design.nb, design.k
     base_names = _baseline_names(time, spline_df, labels)
     sd = _discrete_rank(design, base_names, covariates, time, func)
