@@ -113,7 +113,8 @@ class AttainmentFrame:
     def subset(self, rows: np.ndarray, ds: "Dataset", covariates: Sequence[str] | None) -> "AttainmentFrame":
         """The frame of part of the data (one segment's accounts ``ds``) from its ``rows``, a boolean mask: the rows,
         and the covariates of ``covariates`` that vary there (:func:`csresearch.models.account_covariates` of
-        ``ds``). Every feature is per account, so the part's frame built from its own panel is the same."""
+        ``ds``). Every feature is per account, so the part's frame built from its own panel is the same (but for
+        the raw usage columns a study's frame has let go, :meth:`without_raw_usage`)."""
         _, names, warnings = account_covariates(ds, covariates)
         data = pd.DataFrame({c: self.data[c].to_numpy()[rows] for c in self.data.columns}, copy=False)
         return replace(self, data=data, covariates=names, covariate_warnings=warnings, never_goal=0)
@@ -127,7 +128,8 @@ def attainment_frame(ds: "Dataset", panel: pd.DataFrame, covariates: Sequence[st
     the panel does not have is an :class:`~csresearch.models.AnalysisError`.
 
     It is :func:`attainment_rows` then :meth:`AttainmentFrame.with_usage_features`: a study that lets its panel go
-    once the frame is built lets it go between the two (:meth:`csresearch.context.StudyContext.model_frame`)."""
+    once the frame is built lets it go between the two (:meth:`csresearch.context.StudyContext.model_frame`, which
+    then lets the raw usage columns go as well: :meth:`AttainmentFrame.without_raw_usage`)."""
     return attainment_rows(ds, panel, covariates, usage_metrics).with_usage_features()
 
 

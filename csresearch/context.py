@@ -26,7 +26,7 @@ from ._memory import release_memory
 from .attainment import episodes
 from .attainment_models import AttainmentFrame, attainment_rows
 from .cohorts import survival_table
-from .data import Dataset, load
+from .data import Dataset, LetGo, load
 from .names import Names
 from .findings import Floors, ci_text, level_text
 from .models import AnalysisError, Engine, require_usage
@@ -253,16 +253,20 @@ class StudyContext:
         accounts about 35 million rows, 0.8 GB) once the analyses that read them (``USES_GOALS``) have run: the
         runner calls this after the last of them. What the executive page needs of them later is computed first:
         each active account's attainment on the extraction date (:attr:`attainment_at_as_of`) and the accounts at
-        the first landmark (:meth:`first_landmark`). Reading
-        ``ctx.ds.goal_progress`` afterwards is a RuntimeError naming the flag; the sample keeps its own. On a
-        smaller book they stay."""
+        the first landmark (:meth:`first_landmark`); when that fails, the measurements stay (the executive page
+        computes them again inside its own error boundary and says why it could not). Afterwards
+        ``ctx.ds.goal_progress`` is a :class:`~csresearch.data.LetGo`: reading it raises a RuntimeError naming the
+        flag. The sample keeps its own. On a smaller book they stay."""
         if self.sample is None or self.goals_released or self.ds.goal_progress is None:
             return
-        _ = self.attainment_at_as_of
         try:
-            self.first_landmark()
-        except (ValueError, KeyError):
-            pass  # kept: asked for again, it raises the same
+            _ = self.attainment_at_as_of
+            try:
+                self.first_landmark()
+            except (ValueError, KeyError):
+                pass  # kept: asked for again, it raises the same
+        except Exception:  # noqa: BLE001 - not this step's to report: the executive page meets it and says so
+            return
         self.ds = replace(self.ds, goal_progress=LetGo(
             "the full book's goal measurements were let go once the analyses that read them had run; an analysis "
             "that reads ctx.ds.goal_progress (or attainment from it) must set USES_GOALS"))
@@ -281,7 +285,7 @@ class StudyContext:
                                                       lag_days=self.params["lag_days"],
                                                       threshold=self.params["attainment_threshold"])
             except (ValueError, KeyError) as exc:
-                self._first_landmark = exc
+                self._first_landmark = exc.with_traceback(None)  # its frames would hold the data
         if isinstance(self._first_landmark, Exception):
             raise self._first_landmark
         return self._first_landmark
@@ -398,25 +402,6 @@ class StudyContext:
             res["secondary_sample"] = {"accounts": int(len(self.sample.accounts)), "of_accounts": self.n_accounts,
                                        "seed": self.seed}
         return res
-
-
-class LetGo:
-    """A table the study let go to save memory: any use of it raises a RuntimeError with ``why`` (never a silent
-    empty table: a Dataset whose ``goal_progress`` is None would read as goals never measured)."""
-
-    def __init__(self, why: str):
-        object.__setattr__(self, "_why", why)
-
-    def _fail(self, *_a, **_k):
-        raise RuntimeError(object.__getattribute__(self, "_why"))
-
-    def __getattr__(self, name: str):
-        self._fail()
-
-    __getitem__ = __len__ = __iter__ = __contains__ = __array__ = _fail
-
-    def __repr__(self) -> str:
-        return "<let go: " + object.__getattribute__(self, "_why") + ">"
 
 
 def retention_at(st: pd.DataFrame, days: float) -> float | None:

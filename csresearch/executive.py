@@ -252,15 +252,13 @@ def _anchor_for(ctx: "StudyContext", segment: str) -> tuple[float, np.ndarray] |
     """:func:`_anchor` of one segment's accounts. Its accounts at the first landmark are the study's of that
     segment (each account's attainment and follow-up are its own), so they are read from the study's table, not
     computed again from the goal measurements (which a large book has let go by now)."""
-    from dataclasses import replace
-
-    ds = replace(ctx.ds, goal_progress=None).for_segment(segment)
+    ds = ctx.ds.for_segment(segment, measurements=False)
     sub = type(ctx)(params={**ctx.params, "segment": None}, ds=ds, engine=ctx.engine)
     try:
         lm = ctx.first_landmark()
         sub._first_landmark = lm[lm["account_id"].isin(pd.Index(ds.accounts["account_id"]))].reset_index(drop=True)
     except (ValueError, KeyError) as exc:
-        sub._first_landmark = exc
+        sub._first_landmark = exc.with_traceback(None)
     return _anchor(sub)
 
 

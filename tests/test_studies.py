@@ -385,6 +385,11 @@ def test_a_large_book_lets_its_goal_measurements_go_and_its_answer_stays():
     for k in before:
         if k not in ("timings", "python_warnings"):
             _assert_same(r.results[k], before[k], k)
+    # a segment's accounts and goals without its measurements, which raise when read (never an empty table)
+    seg = ds.for_segment(ds.segments[0], measurements=False)
+    assert len(seg.goals) == len(ds.for_segment(ds.segments[0]).goals) > 0
+    with pytest.raises(RuntimeError, match="measurements=False"):
+        seg.goal_progress["goal_id"]
     # a study without a sample keeps them
     small = StudyContext.build(P.validate({"data_dir": "data/sample", "study": "s"}, "test"), ds)
     small.release_goals()

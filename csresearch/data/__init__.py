@@ -101,6 +101,26 @@ class _Usage:
         obj.__dict__[self.slot] = value
 
 
+class LetGo:
+    """A table of a :class:`Dataset` that was let go or left out to save memory, in its place: reading it (its
+    columns, rows, length, values) raises a RuntimeError with ``why``. Never an empty table or None: a Dataset whose
+    ``goal_progress`` is None reads as goals never measured."""
+
+    def __init__(self, why: str):
+        object.__setattr__(self, "_why", why)
+
+    def _fail(self, *_a, **_k):
+        raise RuntimeError(object.__getattribute__(self, "_why"))
+
+    def __getattr__(self, name: str):
+        self._fail()
+
+    __getitem__ = __len__ = __iter__ = __contains__ = __array__ = _fail
+
+    def __repr__(self) -> str:
+        return "<let go: " + object.__getattribute__(self, "_why") + ">"
+
+
 @dataclass
 class Dataset:
     """A validated data folder."""
@@ -189,11 +209,14 @@ class Dataset:
         Computed from the bytes that were parsed, so it identifies exactly the data loaded."""
         return self._fingerprint
 
-    def for_segment(self, segment: str) -> "Dataset":
-        """The same dataset restricted to one segment's accounts (and their goals, progress and usage)."""
+    def for_segment(self, segment: str, *, measurements: bool = True) -> "Dataset":
+        """The same dataset restricted to one segment's accounts (and their goals, progress and usage).
+        ``measurements=False`` leaves the goal measurements out (a :class:`LetGo` in their place, read only to
+        raise): for a caller that has each account's attainment already and needs the segment's accounts and
+        goals, on a large book without copying its millions of measurements."""
         if segment not in set(self.accounts["segment"]):
             raise ValueError(f"segment {segment!r} is not in {self.path}: segments are {', '.join(self.segments)}")
-        return self._restricted((self.accounts["segment"] == segment).to_numpy())
+        return self._restricted((self.accounts["segment"] == segment).to_numpy(), measurements=measurements)
 
     def sample_accounts(self, n: int, seed: int) -> "Dataset":
         """A simple random sample of ``n`` accounts (all of them when there are fewer), with their goals,
@@ -204,12 +227,15 @@ class Dataset:
         keep[np.random.default_rng(seed).choice(len(self.accounts), size=int(n), replace=False)] = True
         return self._restricted(keep)
 
-    def _restricted(self, keep: np.ndarray) -> "Dataset":
+    def _restricted(self, keep: np.ndarray, measurements: bool = True) -> "Dataset":
         accounts = self.accounts[keep].reset_index(drop=True)
         ids = pd.Index(accounts["account_id"])
         goals = None if self.goals is None else self.goals[self.goals["account_id"].isin(ids)].reset_index(drop=True)
         progress = None
-        if self.goal_progress is not None:
+        if self.goal_progress is not None and not measurements:
+            progress = LetGo("this restriction of the data left its goal measurements out (measurements=False): "
+                             "attainment cannot be computed from it")
+        elif self.goal_progress is not None:
             progress = self.goal_progress[self.goal_progress["goal_id"].isin(pd.Index(goals["goal_id"]))].reset_index(drop=True)
         usage = self.usage_state()
         if isinstance(usage, pd.DataFrame):
