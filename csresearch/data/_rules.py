@@ -202,6 +202,13 @@ def _unique(s: pd.Series) -> pd.Series:
     return s.isna() | ~s.duplicated(keep=False)
 
 
+def _isin(ids: pd.Index | None, rule: str) -> list[pa.Check]:
+    """A value must be one of ``ids`` (no check when None). Not pandera's ``Check.isin``: that keeps the ids as
+    a set in its statistics and its error text, and every schema built from the check deep-copies them, id by id
+    (a million accounts, millions of goals)."""
+    return [_check(lambda s: s.isin(ids), rule)] if ids is not None else []
+
+
 def _not_before(col: str, ref: str, rule: str) -> pa.Check:
     return _check(lambda d: d[col].isna() | d[ref].isna() | (d[col] >= d[ref]), rule)
 
@@ -227,14 +234,14 @@ class Context:
             "horizon": str(self.label_horizon_days),
         }
 
-    def ids(self, table: str, column: str) -> set | None:
-        """The ids a foreign key may take; None (no check) when the table could not be read, or
+    def ids(self, table: str, column: str) -> pd.Index | None:
+        """The ids a foreign key may take, each once; None (no check) when the table could not be read, or
         is an accounts table without rows (an error of its own: no need to repeat it per row)."""
         if table not in self.typed or column not in self.typed[table].columns:
             return None
         if table == "accounts" and not len(self.typed[table]):
             return None
-        return set(self.typed[table][column].dropna())
+        return pd.Index(pd.unique(self.typed[table][column].dropna()))
 
 
 def _col(dtype: Any, checks: list[pa.Check] | None = None) -> pa.Column:
@@ -252,8 +259,7 @@ def typed_checks(table: str, frame: pd.DataFrame, ctx: Context) -> list[tuple[pa
     out: list[tuple[pa.DataFrameSchema, pd.DataFrame]] = []
 
     def isin(table_ref: str, column_ref: str, rule: str) -> list[pa.Check]:
-        ids = ctx.ids(table_ref, column_ref)
-        return [pa.Check.isin(ids, error=rule)] if ids is not None else []
+        return _isin(ctx.ids(table_ref, column_ref), rule)
 
     if table == "accounts":
         checks = [_not_before("end_date", "start_date", "end_before_start")] \
@@ -367,8 +373,11 @@ def warning_checks(table: str, raw: RawTable, frame: pd.DataFrame,
         # table (segment, start and end dates) many accounts are alike by chance
         if len(raw.frame) and set(others) - set(THIN_ACCOUNT_COLUMNS):
             compared = pd.DataFrame({c: _comparable(raw.frame[c]) for c in others}, index=raw.frame.index)
-            out.append((pa.DataFrameSchema(unique=others, report_duplicates="exclude_first",
-                                           name="accounts (exact duplicates)"), compared))
+            # each copy after the first, found here: pandera's unique= reshapes every copied cell into its failure
+            # cases (25 s for 58,000 copies among a million accounts); one flag per row is the same rows at once
+            copy = pd.DataFrame({"_copy": compared.duplicated(keep="first")}, index=raw.frame.index)
+            out.append((pa.DataFrameSchema({"_copy": _col(bool, [_check(lambda s: ~s, "exact_duplicate_account")])},
+                                           name="accounts (exact duplicates)"), copy))
         if ctx.label_from is not None and "start_date" in frame.columns:
             out.append((pa.DataFrameSchema({"start_date": _col("datetime64[ns]", [
                 pa.Check.le(ctx.label_from, error="started_in_label_horizon")])}), frame[["start_date"]]))
@@ -379,16 +388,11 @@ def warning_checks(table: str, raw: RawTable, frame: pd.DataFrame,
     if table == "goals" and "goal_id" in frame.columns:
         ids = ctx.ids("goal_progress", "goal_id")
         if ids is not None:
-            out.append((pa.DataFrameSchema({"goal_id": _col(object, [
-                pa.Check.isin(ids, error="no_progress")])}), frame[["goal_id"]]))
+            out.append((pa.DataFrameSchema({"goal_id": _col(object, _isin(ids, "no_progress"))}), frame[["goal_id"]]))
     return out
 
 
 # -- translation -----------------------------------------------------------------------------------
-
-#: pandera's own check names for the schema-level options we use
-_PANDERA_NAMES = {"multiple_fields_uniqueness": "exact_duplicate_account"}
-
 
 def run(schema: pa.DataFrameSchema, frame: pd.DataFrame, raw: RawTable, ctx: Context | None,
         errors: list[Problem], warnings: list[Problem]) -> None:
@@ -406,7 +410,7 @@ def run(schema: pa.DataFrameSchema, frame: pd.DataFrame, raw: RawTable, ctx: Con
                       _missing_column(raw, name), False))
     rest = fc[fc["check"] != "column_in_dataframe"]
     if len(rest):
-        checks = [_PANDERA_NAMES.get(str(c), str(c)) for c in rest["check"]]
+        checks = [str(c) for c in rest["check"]]
         rcol = [RULES[c].column if c in RULES and RULES[c].column is not None else col
                 for c, col in zip(checks, rest["column"])]
         grouped = pd.DataFrame({"check": checks, "column": [("" if c is None else str(c)) for c in rcol],

@@ -252,6 +252,16 @@ def _zscore(x: pd.Series) -> pd.Series:
     return (x - x.mean()) / sd if sd > 0 else x * np.nan
 
 
+def _model_rows(core: pd.DataFrame, columns: list[str], term: str, values, need: list[str]) -> pd.DataFrame:
+    """The rows of ``core`` where ``values`` (aligned with it, or a scalar) and every ``need`` column are known: its
+    ``columns`` and ``term`` holding ``values``, a fresh frame (only these columns are copied)."""
+    values = pd.Series(values, index=core.index) if np.isscalar(values) else values
+    known = values.notna() & core[need].notna().all(axis=1) if need else values.notna()
+    sub = core.loc[known.to_numpy(), columns]
+    sub[term] = values[known].to_numpy()
+    return sub
+
+
 def _relevance_one(rows: pd.DataFrame, term: str, base_cols: list[str], cov_cols: list[str], strata: str | None,
                    min_accounts: int, min_events: int, compare_baseline: bool, alpha: float) -> dict:
     n_acc = int(rows["account_id"].nunique())
@@ -587,6 +597,8 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
     usage_cols = [f"usage_{m}" for m in use_metrics]
     core = ep[list(dict.fromkeys(["account_id", "segment", "period_start", "start", "stop", "event", *base_cols,
                                   *cov_cols, *usage_cols]))]
+    # each model's rows: these columns and its own term, not a copy of every usage column
+    lean = list(dict.fromkeys(["account_id", "segment", "start", "stop", "event", *base_cols, *cov_cols]))
 
     # usage index per usage period (for attributability)
     wide = usage_wide(ds, sorted(set(use_metrics) | set(base)))
@@ -610,9 +622,7 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         for k in kpi_names:
             row = {"metric": k, "kind": "kpi", "owner": "vendor" if owners.get(k) == "vendor" else "customer"}
             why: list[str] = []
-            sub = core.assign(_kpi=att[k] if k in att.columns else np.nan)
-            need = ["_kpi", *adj, *cov_cols]
-            sub = sub[sub[need].notna().all(axis=1)]
+            sub = _model_rows(core, lean, "_kpi", att[k] if k in att.columns else np.nan, [*adj, *cov_cols])
             rel = _relevance_one(sub, "_kpi", adj, cov_cols, strata, min_accounts, min_events, True, alpha)
             notes += [f"{k}: {w}" for w in rel.get("warnings", [])]
             if "reason" in rel:
@@ -637,9 +647,7 @@ def classify_by_data(ds: "Dataset", *, baseline: str | Sequence[str] | None = No
         row = {"metric": m, "kind": "usage", "owner": "vendor", "_is_baseline": is_base}
         why = []
         adj = [c for c in base_cols if c != f"_base_{m}"] if (adjust_for_baseline and not is_base) else []
-        sub = core.assign(_x=np.log1p(core[f"usage_{m}"].clip(lower=0)))
-        need = ["_x", *adj, *cov_cols]
-        sub = sub[sub[need].notna().all(axis=1)].copy()
+        sub = _model_rows(core, lean, "_x", np.log1p(core[f"usage_{m}"].clip(lower=0)), [*adj, *cov_cols])
         sub["_x"] = _zscore(sub["_x"])
         rel = _relevance_one(sub, "_x", adj, cov_cols, strata, min_accounts, min_events, not is_base, alpha)
         notes += [f"{m}: {w}" for w in rel.get("warnings", [])]

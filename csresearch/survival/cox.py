@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import _as_list, _check_engine, _check_missing, _check_rank, _codes, _count_events, _design
-from ._checks import _event_array, _require_columns, _times, _z
+from ._checks import _dense_rank, _event_array, _require_columns, _times, _z
 from ._newton import _halving_step, _warn_if_infinite
 from .fit import Fit, _ph_fit
 
@@ -74,7 +74,7 @@ class _CoxProblem:
         # rank all time values jointly so that (stratum, time) can be encoded as
         # exact int64 keys (no float arithmetic on times)
         allt = stop if entry is None else np.concatenate([stop, entry])
-        uniq, inv = np.unique(allt, return_inverse=True)
+        uniq, inv = _dense_rank(allt)
         base = len(uniq) + 1
         r_stop = inv[:n]
         key_stop = strata * base + r_stop
